@@ -1,0 +1,70 @@
+"""Form pieces shared by authorizations and definitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.db import models
+
+from oauth2_auth.fields import is_stored
+
+
+class SecretFieldsMixin:
+    """Write-only secret fields for a ModelForm.
+
+    ``secret_fields`` names encrypted model fields. Each gets a password input that never renders
+    the stored value, plus a "clear" checkbox: a blank input keeps what is stored, a value replaces
+    it, the checkbox removes it. The stored value is never decrypted by the form.
+    """
+
+    secret_fields: tuple[str, ...] = ()
+    instance: models.Model
+    fields: dict[str, forms.Field]
+    cleaned_data: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.secret_fields:
+            model_field = self.instance._meta.get_field(name)
+            stored = is_stored(self.instance, name)
+            self.fields[name] = forms.CharField(
+                label=model_field.verbose_name.capitalize(),
+                required=False,
+                strip=False,
+                widget=forms.PasswordInput(
+                    render_value=False,
+                    attrs={"autocomplete": "new-password", "placeholder": _placeholder(stored)},
+                ),
+                help_text=("Stored (encrypted). " if stored else "Not set. ")
+                + "Leave blank to keep the stored value.",
+            )
+            self.fields[f"{name}_clear"] = forms.BooleanField(
+                label=f"Clear the stored {model_field.verbose_name}", required=False
+            )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.secret_fields:
+            if cleaned.get(name) and cleaned.get(f"{name}_clear"):
+                self.add_error(f"{name}_clear", "Either enter a new value or clear it, not both.")
+        return cleaned
+
+    def apply_secrets(self, instance: models.Model) -> None:
+        for name in self.secret_fields:
+            if self.cleaned_data.get(f"{name}_clear"):
+                setattr(instance, name, "")
+            elif self.cleaned_data.get(name):
+                setattr(instance, name, self.cleaned_data[name])
+
+    def save(self, commit: bool = True) -> models.Model:
+        instance = super().save(commit=False)
+        self.apply_secrets(instance)
+        if commit:
+            instance.save()
+            self.save_m2m()
+        return instance
+
+
+def _placeholder(stored: bool) -> str:
+    return "•••••••• (stored)" if stored else "not set"

@@ -1,0 +1,192 @@
+"""Settings for ConnectIT OAuth2. Everything comes from the environment (see README.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+from connectit.env import env_bool, env_int, env_list, env_str, new_secret_key, secret_file
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# Generated keys and the embedded database live here; git-ignored.
+VAR_DIR = Path(env_str("CONNECTIT_VAR_DIR") or BASE_DIR / "var")
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY") or secret_file(VAR_DIR / "secret_key", new_secret_key)
+
+CONNECTIT_PUBLIC_URL = env_str("CONNECTIT_PUBLIC_URL").rstrip("/")
+_public = urlsplit(CONNECTIT_PUBLIC_URL) if CONNECTIT_PUBLIC_URL else None
+if _public is not None and (_public.scheme not in ("http", "https") or not _public.hostname):
+    raise ImproperlyConfigured("CONNECTIT_PUBLIC_URL must be an absolute http(s) URL")
+_default_hosts = ["127.0.0.1", "localhost", "[::1]"]
+if _public is not None:
+    _default_hosts.append(_public.hostname)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", _default_hosts)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS",
+    [f"{_public.scheme}://{_public.netloc}"] if _public is not None else [],
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "crispy_forms",
+    "crispy_bootstrap5",
+    "connectit",
+    "oauth2_auth",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a logged-in user unless its view opts out with @login_not_required.
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "connectit.middleware.DecryptionErrorMiddleware",
+]
+
+ROOT_URLCONF = "connectit.urls"
+WSGI_APPLICATION = "connectit.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'connectit.sqlite3'}"
+    try:
+        config = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {
+            # Take the write lock when a transaction starts, so two writers never deadlock
+            # upgrading read locks; wait for it instead of failing at once.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("CONNECTIT_SQLITE_TIMEOUT", 30, minimum=1),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database()}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+
+def _bootstrap_dir() -> str:
+    # xstatic-bootstrap ships Bootstrap's dist files, so pages work offline with no CDN.
+    import xstatic.pkg.bootstrap
+
+    return xstatic.pkg.bootstrap.BASE_DIR
+
+
+STATICFILES_DIRS = [BASE_DIR / "static", ("bootstrap", _bootstrap_dir())]
+# WhiteNoise serves straight from the finders, so no collectstatic step is needed to run.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
+CRISPY_TEMPLATE_PACK = "bootstrap5"
+
+# --- Security ------------------------------------------------------------------------------
+# Served over HTTPS when the public URL says so (or CONNECTIT_HTTPS=true behind a proxy).
+HTTPS = env_bool("CONNECTIT_HTTPS", _public is not None and _public.scheme == "https")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("CONNECTIT_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    USE_X_FORWARDED_HOST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
+
+# --- ConnectIT -----------------------------------------------------------------------------
+# Plain http is refused for non-loopback endpoints unless this is set.
+CONNECTIT_ALLOW_HTTP = env_bool("CONNECTIT_ALLOW_HTTP", False)
+
+
+def _encryption_keys() -> list[str]:
+    keys = env_list("CONNECTIT_ENCRYPTION_KEYS")
+    if not keys:
+        keys = [secret_file(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())]
+    for position, key in enumerate(keys, start=1):
+        try:
+            Fernet(key)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"CONNECTIT_ENCRYPTION_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes; make one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+            ) from None
+    return keys
+
+
+# The first key encrypts; every key decrypts (see oauth2_auth/fields.py).
+CONNECTIT_ENCRYPTION_KEYS = _encryption_keys()
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    # Request errors would dump the POST body of a failed request into the log; Django already
+    # filters sensitive_post_parameters, and we keep the level at ERROR without request bodies.
+    "loggers": {"django.request": {"level": "ERROR", "propagate": True}},
+}

@@ -1,0 +1,54 @@
+"""Validation shared by authorizations and definitions."""
+
+from __future__ import annotations
+
+import ipaddress
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_endpoint_url(value: str) -> None:
+    """An absolute http(s) URL with a host; plain http only for loopback unless allowed.
+
+    Tokens and secrets travel to these URLs, so http to another host would send them in the
+    clear; CONNECTIT_ALLOW_HTTP exists for closed test networks.
+    """
+    if not value:
+        return
+    if any(ch.isspace() for ch in value):
+        raise ValidationError("Enter a URL without spaces.", code="invalid_url")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValidationError("Enter a valid URL.", code="invalid_url") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValidationError(
+            "Enter an absolute URL starting with https:// (or http:// for a local server).",
+            code="invalid_scheme",
+        )
+    if not host:
+        raise ValidationError("Enter a URL with a host name.", code="missing_host")
+    if parts.username or parts.password:
+        raise ValidationError(
+            "Do not put credentials in the URL; use the credential fields.", code="credentials"
+        )
+    if parts.scheme == "http" and not is_loopback_host(host) and not settings.CONNECTIT_ALLOW_HTTP:
+        raise ValidationError(
+            "Plain http is refused for hosts other than this machine, because tokens and secrets "
+            "would travel unencrypted. Use https:// (or set CONNECTIT_ALLOW_HTTP=true).",
+            code="http_refused",
+        )

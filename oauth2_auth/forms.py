@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from connectit.forms import SecretFieldsMixin
+from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType
+
+# Fields that only mean something for the authorization-code grant; the page hides them
+# for client credentials and the form does not require them there.
+AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "use_pkce")
+
+
+def clean_code_value(value: str) -> str:
+    """Codes are stored upper-case so that references by code cannot differ only in case."""
+    return (value or "").strip().upper()
+
+
+class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = ("client_secret",)
+
+    # (tab id, tab label, field names); templates/oauth2_auth/authorization_form.html renders
+    # them in this order. Bearer Token is read-only and rendered by the template itself.
+    tabs = (
+        (
+            "general",
+            "General",
+            ("code", "environment", "grant_type", "token_url", "token_method", "resource_url", "scope"),
+        ),
+        (
+            "credentials",
+            "Credentials",
+            (
+                "client_id",
+                "client_secret",
+                "credential_type",
+                "client_secret_clear",
+                "content_type",
+                "access_token_property",
+                "expires_in_property",
+                "refresh_token_property",
+            ),
+        ),
+        ("authcode", "Authorization Code", AUTH_CODE_FIELDS),
+    )
+
+    class Meta:
+        model = Authorization
+        fields = (
+            "code",
+            "environment",
+            "grant_type",
+            "client_id",
+            "auth_url",
+            "auth_method",
+            "redirect_url",
+            "use_pkce",
+            "token_url",
+            "token_method",
+            "resource_url",
+            "scope",
+            "credential_type",
+            "content_type",
+            "access_token_property",
+            "expires_in_property",
+            "refresh_token_property",
+        )
+        widgets = {
+            "scope": forms.TextInput(),
+            "code": forms.TextInput(attrs={"autofocus": True, "style": "text-transform: uppercase"}),
+        }
+
+    def __init__(self, *args: Any, callback_url: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].max_length = CODE_MAX_LENGTH
+        self.fields["token_url"].required = True
+        if not self.instance.pk and callback_url:
+            self.initial.setdefault("redirect_url", callback_url)
+        for name in ("access_token_property", "expires_in_property", "refresh_token_property"):
+            self.fields[name].help_text = "Name in the token response; a dotted path reaches nested values."
+
+    def clean_code(self) -> str:
+        return clean_code_value(self.cleaned_data.get("code", ""))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("grant_type") == GrantType.AUTHORIZATION_CODE:
+            for name in ("auth_url", "redirect_url"):
+                if not cleaned.get(name) and name not in self.errors:
+                    self.add_error(name, "Required for the authorization code grant.")
+        return cleaned

@@ -1,0 +1,164 @@
+"""The OAuth2 Authorization record: how to get a token, and the token itself (encrypted)."""
+
+from __future__ import annotations
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+from connectit.validators import validate_endpoint_url
+from oauth2_auth.fields import DecryptionError, EncryptedTextField, is_stored
+
+CODE_MAX_LENGTH = 20
+validate_code = RegexValidator(
+    r"^[A-Z0-9_-]+\Z",
+    "Use only letters, digits, '_' and '-' (stored in upper case).",
+)
+
+
+class GrantType(models.TextChoices):
+    CLIENT_CREDENTIALS = "client_credentials", "Client Credentials"
+    AUTHORIZATION_CODE = "authorization_code", "Authorization Code"
+
+
+class HttpMethod(models.TextChoices):
+    GET = "GET", "GET"
+    POST = "POST", "POST"
+
+
+class CredentialType(models.TextChoices):
+    BASIC = "basic", "Basic (HTTP Basic header)"
+    BODY = "body", "Client-ID & Secret (in the body)"
+
+
+class ContentType(models.TextChoices):
+    FORM = "application/x-www-form-urlencoded", "application/x-www-form-urlencoded"
+    JSON = "application/json", "application/json"
+
+
+class TokenState(models.TextChoices):
+    """What the last token operation left behind; ``Authorization.status`` adds expiry."""
+
+    NOT_CONNECTED = "not_connected", "Not connected"
+    CONNECTED = "connected", "Connected"
+    FAILED = "failed", "Failed"
+    CONSENT_REQUIRED = "consent_required", "Consent required"
+
+
+class Status(models.TextChoices):
+    """What an administrator sees in the list badge and the Bearer Token tab."""
+
+    NOT_CONNECTED = "not_connected", "Not connected"
+    VALID = "valid", "Valid"
+    EXPIRED = "expired", "Expired"
+    FAILED = "failed", "Failed"
+    CONSENT_REQUIRED = "consent_required", "Consent required"
+
+
+def url_field(verbose_name: str, **kwargs) -> models.CharField:
+    return models.CharField(
+        verbose_name, max_length=2000, blank=True, validators=[validate_endpoint_url], **kwargs
+    )
+
+
+class Authorization(models.Model):
+    # General
+    code = models.CharField(
+        max_length=CODE_MAX_LENGTH,
+        unique=True,
+        validators=[validate_code],
+        help_text="Short unique name that definitions use to reference this authorization.",
+    )
+    environment = models.CharField(max_length=250, blank=True, help_text="Free text describing the service.")
+    grant_type = models.CharField(
+        max_length=32, choices=GrantType.choices, default=GrantType.CLIENT_CREDENTIALS
+    )
+
+    # Credentials
+    client_id = models.CharField("username or client ID", max_length=500, blank=True)
+    client_secret = EncryptedTextField("password or secret")
+
+    # Authorization code
+    auth_url = url_field("auth URL", help_text="Where the browser goes to give consent.")
+    auth_method = models.CharField(
+        "auth URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.GET
+    )
+    redirect_url = url_field("redirect URL", help_text="This app's callback URL, registered at the provider.")
+    use_pkce = models.BooleanField(
+        "use PKCE (S256)",
+        default=True,
+        help_text="Turn off only for providers that reject a code challenge.",
+    )
+
+    # Token request (both grants)
+    token_url = url_field("access token URL", help_text="Token endpoint, also used for refresh.")
+    token_method = models.CharField(
+        "access token URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.POST
+    )
+    resource_url = url_field("resource URL", help_text="Sent as 'resource' when set.")
+    scope = models.CharField(max_length=2000, blank=True)
+    credential_type = models.CharField(
+        max_length=8, choices=CredentialType.choices, default=CredentialType.BODY
+    )
+    content_type = models.CharField(
+        "content-type", max_length=40, choices=ContentType.choices, default=ContentType.FORM
+    )
+    access_token_property = models.CharField(max_length=200, default="access_token")
+    expires_in_property = models.CharField(max_length=200, default="expires_in")
+    refresh_token_property = models.CharField(max_length=200, default="refresh_token")
+
+    # Bearer token (written by oauth2_auth.tokens only)
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField()
+    token_type = models.CharField(max_length=40, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    obtained_at = models.DateTimeField(null=True, blank=True, editable=False)
+    token_state = models.CharField(
+        max_length=20,
+        choices=TokenState.choices,
+        default=TokenState.NOT_CONNECTED,
+        editable=False,
+    )
+    last_error = models.TextField(blank=True, editable=False)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "OAuth2 authorization"
+
+    def __str__(self) -> str:
+        return self.code
+
+    def save(self, *args, **kwargs) -> None:
+        self.code = (self.code or "").strip().upper()
+        super().save(*args, **kwargs)
+
+    @property
+    def status(self) -> Status:
+        if self.token_state == TokenState.CONSENT_REQUIRED:
+            return Status.CONSENT_REQUIRED
+        if self.token_state == TokenState.FAILED:
+            return Status.FAILED
+        if self.token_state == TokenState.NOT_CONNECTED:
+            return Status.NOT_CONNECTED
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return Status.EXPIRED
+        return Status.VALID
+
+    @property
+    def masked_refresh_token(self) -> str:
+        """Enough to tell two refresh tokens apart, never enough to use one."""
+        if not is_stored(self, "refresh_token"):
+            return ""
+        try:
+            token = self.refresh_token
+        except DecryptionError:
+            return "stored, but cannot be decrypted with the configured keys"
+        tail = token[-4:] if len(token) >= 20 else ""
+        return "••••••••" + tail
+
+    @property
+    def is_authorization_code(self) -> bool:
+        return self.grant_type == GrantType.AUTHORIZATION_CODE

@@ -1,0 +1,100 @@
+"""Shared fixtures: an administrator, a read-only user and an outsider, plus record factories."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from oauth2_auth.models import Authorization, GrantType
+
+pytest_plugins = ["tests.provider.fixtures", "tests.browser"]
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture
+def admin_user(db) -> User:
+    return User.objects.create_superuser("admin", "admin@example.com", PASSWORD)
+
+
+@pytest.fixture
+def reader(db) -> User:
+    """May look at authorizations but change nothing."""
+    user = User.objects.create_user("reader", "reader@example.com", PASSWORD)
+    user.user_permissions.add(Permission.objects.get(codename="view_authorization"))
+    return user
+
+
+@pytest.fixture
+def outsider(db) -> User:
+    """Logged in, but with no permission on authorizations."""
+    return User.objects.create_user("outsider", "outsider@example.com", PASSWORD)
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def admin_client(admin_user: User) -> Client:
+    return _client_for(admin_user)
+
+
+@pytest.fixture
+def reader_client(reader: User) -> Client:
+    return _client_for(reader)
+
+
+@pytest.fixture
+def outsider_client(outsider: User) -> Client:
+    return _client_for(outsider)
+
+
+def make_authorization(**fields: Any) -> Authorization:
+    values: dict[str, Any] = {
+        "code": "ENDPOINT",
+        "environment": "Business Central sandbox",
+        "grant_type": GrantType.CLIENT_CREDENTIALS,
+        "client_id": "11111111-2222-3333-4444-555555555555",
+        "client_secret": "s3cr3t-client-value",
+        "token_url": "https://login.microsoftonline.com/contoso/oauth2/v2.0/token",
+        "scope": "https://api.businesscentral.dynamics.com/.default",
+    }
+    values.update(fields)
+    return Authorization.objects.create(**values)
+
+
+@pytest.fixture
+def authorization(db) -> Authorization:
+    return make_authorization()
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    """A complete, valid POST for the authorization form (authorization-code grant)."""
+    data = {
+        "code": "bc-sandbox",
+        "environment": "Business Central sandbox",
+        "grant_type": GrantType.AUTHORIZATION_CODE,
+        "client_id": "my-client",
+        "client_secret": "form-secret-value-123",
+        "auth_url": "https://login.microsoftonline.com/contoso/oauth2/v2.0/authorize",
+        "auth_method": "GET",
+        "redirect_url": "http://127.0.0.1:8000/oauth2/callback/",
+        "use_pkce": "on",
+        "token_url": "https://login.microsoftonline.com/contoso/oauth2/v2.0/token",
+        "token_method": "POST",
+        "resource_url": "",
+        "scope": "https://api.businesscentral.dynamics.com/.default offline_access",
+        "credential_type": "body",
+        "content_type": "application/x-www-form-urlencoded",
+        "access_token_property": "access_token",
+        "expires_in_property": "expires_in",
+        "refresh_token_property": "refresh_token",
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
