@@ -101,6 +101,9 @@ def _database() -> dict:
 DATABASES = {"default": _database()}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    # A file, not memory, so that threads and separate processes in the tests share the test
+    # database the way gunicorn workers share the real one.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-connectit.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -159,6 +162,14 @@ SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 # --- ConnectIT -----------------------------------------------------------------------------
 # Plain http is refused for non-loopback endpoints unless this is set.
 CONNECTIT_ALLOW_HTTP = env_bool("CONNECTIT_ALLOW_HTTP", False)
+# Seconds any outbound request may take (token endpoints, APIs, WSDLs).
+CONNECTIT_HTTP_TIMEOUT = env_int("CONNECTIT_HTTP_TIMEOUT", 15, minimum=1)
+# A token refreshes when it expires within this many seconds.
+CONNECTIT_REFRESH_MARGIN = env_int("CONNECTIT_REFRESH_MARGIN", 60, minimum=0)
+# Lifetime assumed for a token whose response carries no expires_in.
+CONNECTIT_DEFAULT_TOKEN_LIFETIME = env_int("CONNECTIT_DEFAULT_TOKEN_LIFETIME", 3600, minimum=1)
+# How long a Get Token consent (its state and PKCE verifier) may take.
+CONNECTIT_CONSENT_TIMEOUT = env_int("CONNECTIT_CONSENT_TIMEOUT", 600, minimum=30)
 
 
 def _encryption_keys() -> list[str]:

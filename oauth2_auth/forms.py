@@ -9,7 +9,7 @@ from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType
 
 # Fields that only mean something for the authorization-code grant; the page hides them
 # for client credentials and the form does not require them there.
-AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "use_pkce")
+AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "issuer", "use_pkce")
 
 
 def clean_code_value(value: str) -> str:
@@ -55,6 +55,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
             "auth_url",
             "auth_method",
             "redirect_url",
+            "issuer",
             "use_pkce",
             "token_url",
             "token_method",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -84,6 +87,11 @@ class Authorization(models.Model):
         "auth URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.GET
     )
     redirect_url = url_field("redirect URL", help_text="This app's callback URL, registered at the provider.")
+    issuer = url_field(
+        "expected issuer",
+        help_text="When the provider sends 'iss' with the code, it must equal this. "
+        "Blank: it must be on the auth URL's host.",
+    )
     use_pkce = models.BooleanField(
         "use PKCE (S256)",
         default=True,
@@ -136,16 +144,34 @@ class Authorization(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def effective_expiry(self) -> datetime | None:
+        """When the stored access token stops being usable; a missing expires_in counts as
+        the configured default lifetime."""
+        if not is_stored(self, "access_token"):
+            return None
+        if self.expires_at is not None:
+            return self.expires_at
+        if self.obtained_at is None:
+            return None
+        return self.obtained_at + timedelta(seconds=settings.CONNECTIT_DEFAULT_TOKEN_LIFETIME)
+
+    def token_is_fresh(self, margin: int = 0) -> bool:
+        expiry = self.effective_expiry
+        return expiry is not None and expiry > timezone.now() + timedelta(seconds=margin)
+
+    @property
+    def has_refresh_token(self) -> bool:
+        return is_stored(self, "refresh_token")
+
+    @property
     def status(self) -> Status:
         if self.token_state == TokenState.CONSENT_REQUIRED:
             return Status.CONSENT_REQUIRED
         if self.token_state == TokenState.FAILED:
             return Status.FAILED
-        if self.token_state == TokenState.NOT_CONNECTED:
+        if self.token_state == TokenState.NOT_CONNECTED or not is_stored(self, "access_token"):
             return Status.NOT_CONNECTED
-        if self.expires_at is not None and self.expires_at <= timezone.now():
-            return Status.EXPIRED
-        return Status.VALID
+        return Status.VALID if self.token_is_fresh() else Status.EXPIRED
 
     @property
     def masked_refresh_token(self) -> str:
@@ -162,3 +188,32 @@ class Authorization(models.Model):
     @property
     def is_authorization_code(self) -> bool:
         return self.grant_type == GrantType.AUTHORIZATION_CODE
+
+
+class EventKind(models.TextChoices):
+    OBTAINED = "obtained", "Token obtained"
+    REFRESHED = "refreshed", "Token refreshed"
+    REFRESH_FAILED = "refresh_failed", "Refresh failed"
+    REQUEST_FAILED = "request_failed", "Token request failed"
+    CONSENT_STARTED = "consent_started", "Consent started"
+    CONSENT_GIVEN = "consent_given", "Consent given"
+    CONSENT_DENIED = "consent_denied", "Consent denied"
+    CLEARED = "cleared", "Token cleared"
+
+
+class TokenEvent(models.Model):
+    """What happened to an authorization's token, by whom. Never holds a token value."""
+
+    authorization = models.ForeignKey(Authorization, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=20, choices=EventKind.choices)
+    success = models.BooleanField(default=True)
+    trigger = models.CharField(max_length=200, help_text="Who or what caused it.")
+    message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["authorization", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.trigger})"

@@ -10,5 +10,8 @@ urlpatterns = [
     path("authorizations/new/", views.authorization_create, name="create"),
     path("authorizations/<int:pk>/", views.authorization_detail, name="detail"),
     path("authorizations/<int:pk>/delete/", views.authorization_delete, name="delete"),
+    path("authorizations/<int:pk>/get-token/", views.get_token, name="get_token"),
+    path("authorizations/<int:pk>/refresh/", views.refresh_now, name="refresh"),
+    path("authorizations/<int:pk>/clear-token/", views.clear_token, name="clear_token"),
     path("callback/", views.callback, name="callback"),
 ]

@@ -5,17 +5,20 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db.models import Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from oauth2_auth import consent, flows, tokens
 from oauth2_auth.forms import AUTH_CODE_FIELDS, AuthorizationForm
 from oauth2_auth.models import Authorization
+from oauth2_auth.tokens import TokenError, Trigger
 
 PAGE_SIZE = 25
+EVENTS_SHOWN = 20
 # The form carries the client secret: keep it out of error reports.
 _sensitive = sensitive_post_parameters("client_secret")
 
@@ -41,7 +44,8 @@ def authorization_list(request: HttpRequest) -> HttpResponse:
 
 
 def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authorization | None) -> HttpResponse:
-    context = {"form": form, "record": record, "auth_code_fields": AUTH_CODE_FIELDS}
+    events = record.events.all()[:EVENTS_SHOWN] if record else []
+    context = {"form": form, "record": record, "events": events, "auth_code_fields": AUTH_CODE_FIELDS}
     return render(request, "oauth2_auth/authorization_form.html", context)
 
 
@@ -88,5 +92,99 @@ def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "oauth2_auth/authorization_confirm_delete.html", {"record": record})
 
 
+# --- Token actions (POST buttons on the record's page) -------------------------------------------
+
+_change = permission_required("oauth2_auth.change_authorization", raise_exception=True)
+
+
+@_change
+@require_POST
+def get_token(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Authorization, pk=pk)
+    if not record.is_authorization_code:
+        return _renew(request, record, "Token obtained")
+    if not record.auth_url or not record.redirect_url:
+        messages.error(request, "Fill in the Auth URL and Redirect URL on the Authorization Code tab first.")
+        return redirect("oauth2_auth:detail", pk=pk)
+    start = consent.start(request.session, record)
+    if start.method == "POST":
+        return render(request, "oauth2_auth/consent_post.html", {"start": start, "record": record})
+    return redirect(start.url)
+
+
+@_change
+@require_POST
+def refresh_now(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Authorization, pk=pk)
+    return _renew(request, record, "Token refreshed")
+
+
+def _renew(request: HttpRequest, record: Authorization, done: str) -> HttpResponse:
+    try:
+        tokens.renew(record.code, force=True, trigger=Trigger.user(request.user))
+    except TokenError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{done} for {record.code}.")
+    return redirect("oauth2_auth:detail", pk=record.pk)
+
+
+@_change
+@require_POST
+def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Authorization, pk=pk)
+    tokens.clear(record, trigger=Trigger.user(request.user))
+    messages.success(request, f"The tokens of {record.code} were removed.")
+    return redirect("oauth2_auth:detail", pk=pk)
+
+
+@never_cache
+@require_GET
 def callback(request: HttpRequest) -> HttpResponse:
-    raise Http404("The OAuth2 callback is not served yet.")
+    """Where the provider sends the browser back. Answers with a redirect to the record's page,
+    so the code never stays in the address bar or the history."""
+    try:
+        pending = consent.pop(request.session, request.GET.get("state", ""))
+    except consent.ConsentStateError as exc:
+        context = {
+            "title": "This sign-in answer cannot be used",
+            "message": f"{exc} Start again with Get Token.",
+        }
+        return render(request, "error.html", context, status=403)
+    record = get_object_or_404(Authorization, pk=pending.pk)
+    trigger = Trigger.user(request.user)
+    error = request.GET.get("error")
+    iss = request.GET.get("iss")
+    if error:
+        description = request.GET.get("error_description", "")
+        messages.error(
+            request, tokens.consent_denied(record, error=error, description=description, trigger=trigger)
+        )
+    elif iss and not flows.issuer_matches(iss, expected=record.issuer, auth_url=record.auth_url):
+        message = (
+            "The answer came from an unexpected issuer; the code was not used. Check the Expected Issuer."
+        )
+        messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
+    elif not request.GET.get("code"):
+        message = "The provider sent no authorization code."
+        messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
+    else:
+        _exchange(request, record, pending, trigger)
+    return redirect("oauth2_auth:detail", pk=record.pk)
+
+
+def _exchange(
+    request: HttpRequest, record: Authorization, pending: consent.Pending, trigger: Trigger
+) -> None:
+    try:
+        tokens.complete_consent(
+            record.pk,
+            code=request.GET["code"],
+            redirect_uri=pending.redirect_uri,
+            code_verifier=pending.code_verifier,
+            trigger=trigger,
+        )
+    except TokenError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Consent given: {record.code} now holds a token.")

@@ -102,7 +102,9 @@ def test_it_rejects_a_bad_url(admin_client, url: str, message: str) -> None:
     assert not Authorization.objects.exists()
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9000/token", "http://localhost/token", "http://[::1]:8080/t"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9000/token", "http://localhost/token", "http://[::1]:8080/t"]
+)
 def test_it_allows_http_for_loopback(admin_client, url: str) -> None:
     response = admin_client.post(URL, form_data(token_url=url))
     assert response.status_code == 302

@@ -76,7 +76,9 @@ def test_it_rejects_renaming_to_an_existing_code(admin_client, authorization) ->
 
 
 def test_a_failed_save_loses_nothing(admin_client, authorization) -> None:
-    response = admin_client.post(url(authorization), form_data(code="ENDPOINT", token_url="http://evil.example/t"))
+    response = admin_client.post(
+        url(authorization), form_data(code="ENDPOINT", token_url="http://evil.example/t")
+    )
     assert response.status_code == 200
     authorization.refresh_from_db()
     assert authorization.token_url.startswith("https://login.microsoftonline.com/")

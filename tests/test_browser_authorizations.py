@@ -29,9 +29,7 @@ def test_admin_creates_an_authorization_code_record(page, live_server, admin_use
     field(page, "Environment").fill("Business Central production")
     field(page, "Grant type").select_option(label="Authorization Code")
     expect(auth_code_tab).to_be_visible()
-    field(page, "Access token URL").fill(
-        "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
-    )
+    field(page, "Access token URL").fill("https://login.microsoftonline.com/contoso/oauth2/v2.0/token")
     field(page, "Scope").fill("https://api.businesscentral.dynamics.com/.default offline_access")
 
     page.get_by_role("tab", name="Credentials").click()

@@ -113,9 +113,12 @@ def test_a_wrong_key_gives_a_clear_error(record: Authorization) -> None:
 
 def test_rotation_with_a_missing_key_changes_nothing(record: Authorization) -> None:
     before = raw_row(record.pk)
-    with override_settings(CONNECTIT_ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
-        with pytest.raises(CommandError, match="cannot be decrypted"):
-            call_command("rotate_encryption_keys", stdout=StringIO())
+    wrong_key = Fernet.generate_key().decode()
+    with (
+        override_settings(CONNECTIT_ENCRYPTION_KEYS=[wrong_key]),
+        pytest.raises(CommandError, match="cannot be"),
+    ):
+        call_command("rotate_encryption_keys", stdout=StringIO())
     assert raw_row(record.pk) == before
 
 
