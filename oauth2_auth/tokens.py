@@ -10,6 +10,7 @@ refresh token is never lost.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from oauth2_auth import flows
+from oauth2_auth.fields import DecryptionError
 from oauth2_auth.models import Authorization, EventKind, GrantType, TokenEvent, TokenState
 
 log = logging.getLogger(__name__)
@@ -69,6 +71,20 @@ def client_for(record: Authorization) -> flows.Client:
 # --- Reading -------------------------------------------------------------------------------------
 
 
+def _decryption_as_token_error(func):
+    """A secret no configured key can decrypt is a token failure callers can show as it is."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DecryptionError as exc:
+            raise TokenError(str(exc)) from None
+
+    return wrapper
+
+
+@_decryption_as_token_error
 def get_access_token(code: str, *, trigger: Trigger = SYSTEM) -> str:
     """A valid access token for the authorization ``code``, refreshed when needed."""
     record = _fast_record(code)
@@ -87,19 +103,28 @@ def _fast_record(code: str) -> Authorization:
 # --- Renewing ------------------------------------------------------------------------------------
 
 
+@_decryption_as_token_error
 def renew(
-    code: str, *, trigger: Trigger = SYSTEM, force: bool = False, stale_token: str | None = None
+    code: str,
+    *,
+    trigger: Trigger = SYSTEM,
+    force: bool = False,
+    stale_token: str | None = None,
+    margin: int | None = None,
 ) -> str:
     """Get a new token unless another caller already did; single flight across processes.
 
-    ``force`` renews even a token that looks valid (Refresh now). ``stale_token`` is the token
-    an API just refused with 401: renew only if it is still the stored one, so fifty callers that
-    all saw the same 401 cause one refresh.
+    A token valid for more than ``margin`` seconds (default CONNECTIT_REFRESH_MARGIN) is
+    returned as it is. ``force`` renews even such a token (Refresh now). ``stale_token`` is the
+    token an API just refused with 401: renew only if it is still the stored one, so fifty callers
+    that all saw the same 401 cause one refresh.
     """
+    if margin is None:
+        margin = settings.CONNECTIT_REFRESH_MARGIN
     failure: TokenError | None = None
     with transaction.atomic():
         record = _locked(code)
-        if _already_renewed(record, force=force, stale_token=stale_token):
+        if _already_renewed(record, force=force, stale_token=stale_token, margin=margin):
             return record.access_token
         if _consent_pending(record, force):
             raise TokenError(f"{record.code}: {record.last_error}", consent_required=True)
@@ -123,10 +148,10 @@ def _consent_pending(record: Authorization, force: bool) -> bool:
     return record.token_state == TokenState.CONSENT_REQUIRED and not force and not record.token_is_fresh()
 
 
-def _already_renewed(record: Authorization, *, force: bool, stale_token: str | None) -> bool:
+def _already_renewed(record: Authorization, *, force: bool, stale_token: str | None, margin: int) -> bool:
     if stale_token is not None:
         return record.access_token != stale_token and record.token_is_fresh()
-    return not force and record.token_is_fresh(settings.CONNECTIT_REFRESH_MARGIN)
+    return not force and record.token_is_fresh(margin)
 
 
 def _renew_locked(record: Authorization, trigger: Trigger) -> str:

@@ -1,0 +1,133 @@
+"""Many callers, one token request: threads and separate processes sharing the database."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from oauth2_auth import tokens
+from oauth2_auth.models import Authorization
+from tests.provider_helpers import ac_record, call_api, cc_record, give_consent
+
+pytestmark = pytest.mark.django_db(transaction=True)
+REPO = Path(__file__).resolve().parent.parent
+THREADS = 20
+PROCESSES = 4
+
+
+@pytest.fixture
+def provider(oauth_provider):
+    oauth_provider.reset()
+    yield oauth_provider
+    oauth_provider.reset()
+
+
+def expire(record: Authorization) -> None:
+    Authorization.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
+
+
+def expired_auth_code_record(provider, client) -> Authorization:
+    record = ac_record(provider)
+    give_consent(client, provider, record)
+    expire(record)
+    provider.reset()
+    # A slow token endpoint makes every caller arrive while the one refresh is in flight.
+    provider.set_token_delay(0.3)
+    return record
+
+
+def in_threads(code: str, count: int) -> list[str]:
+    barrier = threading.Barrier(count)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        from django.db import connections
+
+        try:
+            barrier.wait()
+            results.append(tokens.get_access_token(code))
+        except BaseException as exc:  # reported below with the test's failure
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not errors, errors
+    return results
+
+
+def test_threads_cause_one_refresh(provider, admin_client) -> None:
+    record = expired_auth_code_record(provider, admin_client)
+    results = in_threads(record.code, THREADS)
+    assert len(results) == THREADS
+    assert len(set(results)) == 1
+    assert provider.stats()["refresh_token"] == 1
+    assert provider.stats()["total"] == 1
+    assert call_api(provider, results[0]) == 200
+
+
+def test_threads_cause_one_client_credentials_request(provider) -> None:
+    record = cc_record(provider)
+    provider.set_token_delay(0.3)
+    results = in_threads(record.code, THREADS)
+    assert len(set(results)) == 1
+    assert provider.stats()["client_credentials"] == 1
+
+
+def database_url() -> str:
+    """The test database, as a URL the worker processes can open."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user = settings["USER"] or "postgres"
+    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
+    host = f"{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
+    return f"postgres://{user}{password}@{host}/{settings['NAME']}"
+
+
+def in_processes(code: str, count: int) -> list[dict]:
+    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "connectit.settings"}
+    start_at = time.time() + 3  # time for every interpreter to import Django first
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-m", "tests.single_flight_worker", code, str(start_at)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(count)
+    ]
+    results = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=60)
+        assert worker.returncode == 0, err
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def test_processes_cause_one_refresh(provider, admin_client) -> None:
+    record = expired_auth_code_record(provider, admin_client)
+    results = in_processes(record.code, PROCESSES)
+    assert all("token" in result for result in results), results
+    assert len({result["token"] for result in results}) == 1
+    assert provider.stats()["total"] == 1
+    record.refresh_from_db()
+    assert record.access_token == results[0]["token"]
+    assert call_api(provider, record.access_token) == 200
