@@ -30,6 +30,7 @@ class Response:
     content: bytes
     elapsed_ms: float
     url: str = field(repr=False, default="")
+    truncated: bool = False
 
     @property
     def content_type(self) -> str:
@@ -61,22 +62,27 @@ def send(
     *,
     max_bytes: int,
     timeout: float | None = None,
+    truncate: bool = False,
     **kwargs,
 ) -> Response:
-    """Send a request and read at most ``max_bytes`` of the answer."""
+    """Send a request and read at most ``max_bytes`` of the answer.
+
+    A longer answer raises ``HttpError``, or with ``truncate`` is cut at ``max_bytes``.
+    """
     timeout = timeout or settings.CONNECTIT_HTTP_TIMEOUT
     host = host_of(url)
     try:
         with session().request(
             method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
         ) as answer:
-            content = _read_capped(answer, max_bytes, host)
+            content, truncated = _read_capped(answer, max_bytes, host, truncate)
             return Response(
                 status=answer.status_code,
                 headers={k.lower(): v for k, v in answer.headers.items()},
                 content=content,
                 elapsed_ms=answer.elapsed.total_seconds() * 1000,
                 url=answer.url,
+                truncated=truncated,
             )
     except requests.Timeout:
         raise HttpError(f"{host} did not answer within {timeout:g} seconds.") from None
@@ -86,17 +92,20 @@ def send(
         raise HttpError(f"The request to {host} failed ({type(exc).__name__}).") from None
 
 
-def _read_capped(answer: requests.Response, max_bytes: int, host: str) -> bytes:
+def _read_capped(answer: requests.Response, max_bytes: int, host: str, truncate: bool) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
     for chunk in answer.iter_content(chunk_size=65536):
         size += len(chunk)
         if size > max_bytes:
-            raise HttpError(
-                f"The answer from {host} is larger than {max_bytes // 1024} KiB; it was not read."
-            )
+            if not truncate:
+                raise HttpError(
+                    f"The answer from {host} is larger than {max_bytes // 1024} KiB; it was not read."
+                )
+            chunks.append(chunk[: len(chunk) - (size - max_bytes)])
+            return b"".join(chunks), True
         chunks.append(chunk)
-    return b"".join(chunks)
+    return b"".join(chunks), False
 
 
 def _reason(exc: requests.ConnectionError) -> str:

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "connectit",
     "oauth2_auth",
+    "definitions",
 ]
 
 MIDDLEWARE = [
@@ -168,6 +169,10 @@ CONNECTIT_HTTP_TIMEOUT = env_int("CONNECTIT_HTTP_TIMEOUT", 15, minimum=1)
 CONNECTIT_REFRESH_MARGIN = env_int("CONNECTIT_REFRESH_MARGIN", 60, minimum=0)
 # Lifetime assumed for a token whose response carries no expires_in.
 CONNECTIT_DEFAULT_TOKEN_LIFETIME = env_int("CONNECTIT_DEFAULT_TOKEN_LIFETIME", 3600, minimum=1)
+# Largest answer a definition run reads (one import page, one export response).
+CONNECTIT_RESPONSE_MAX_BYTES = env_int("CONNECTIT_RESPONSE_MAX_BYTES", 32 * 1024 * 1024, minimum=1024)
+# Import pages a run keeps in its log, in bytes; pages past this are counted but not kept.
+CONNECTIT_RUN_KEEP_BYTES = env_int("CONNECTIT_RUN_KEEP_BYTES", 64 * 1024 * 1024, minimum=0)
 # How long a Get Token consent (its state and PKCE verifier) may take.
 CONNECTIT_CONSENT_TIMEOUT = env_int("CONNECTIT_CONSENT_TIMEOUT", 600, minimum=30)
 
@@ -199,5 +204,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Request errors would dump the POST body of a failed request into the log; Django already
     # filters sensitive_post_parameters, and we keep the level at ERROR without request bodies.
-    "loggers": {"django.request": {"level": "ERROR", "propagate": True}},
+    "loggers": {
+        "django.request": {"level": "ERROR", "propagate": True},
+        # At DEBUG, urllib3 logs every request line, query string included: a GET token request
+        # would put the client secret and refresh token in the log.
+        "urllib3": {"level": "INFO"},
+    },
 }

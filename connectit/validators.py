@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -52,3 +53,28 @@ def validate_endpoint_url(value: str) -> None:
             "would travel unencrypted. Use https:// (or set CONNECTIT_ALLOW_HTTP=true).",
             code="http_refused",
         )
+
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def placeholders(text: str) -> list[str]:
+    """The distinct {name} placeholders in a template, in order of appearance."""
+    return list(dict.fromkeys(PLACEHOLDER.findall(text or "")))
+
+
+def validate_templated_url(value: str) -> None:
+    """An endpoint URL that may hold {name} placeholders in its path and query only.
+
+    The scheme and host are fixed: a parameter must never be able to send a token elsewhere.
+    """
+    if not value:
+        return
+    origin_end = value.find("/", value.find("//") + 2) if "//" in value else len(value)
+    origin = value if origin_end == -1 else value[:origin_end]
+    if "{" in origin or "}" in origin:
+        raise ValidationError(
+            "Placeholders may appear in the path and query only, not in the scheme or host.",
+            code="placeholder_in_host",
+        )
+    validate_endpoint_url(PLACEHOLDER.sub("x", value))

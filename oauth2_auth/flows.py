@@ -19,6 +19,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 from connectit import http
 
 TOKEN_MAX_BYTES = 1024 * 1024
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 
@@ -222,8 +223,9 @@ def lookup(body: dict[str, Any], path: str) -> Any:
 
 def _decode_body(response: http.Response, host: str) -> dict[str, Any] | None:
     """The body as a dict, or None when it is neither a JSON object nor a form (an HTML page)."""
-    text = response.text().strip()
-    if response.content_type == FORM or (text and text[0] not in "{[<" and "=" in text):
+    text = response.text().lstrip("\ufeff").strip()
+    looks_like_form = text and text[0] not in "{[<" and "=" in text and response.content_type != "text/html"
+    if response.content_type == FORM or looks_like_form:
         # Some providers (GitHub's classic endpoint) answer form-encoded unless told otherwise.
         return dict(parse_qsl(text, keep_blank_values=True))
     try:
@@ -245,9 +247,8 @@ def _server_error(body: dict[str, Any], status: int, host: str) -> OAuth2Error:
 def _status_error(response: http.Response, host: str, body: dict[str, Any] | None) -> OAuth2Error:
     if body is None:
         kind = response.content_type or "no content type"
-        what = "an empty answer" if not response.content else f"{kind}, not JSON"
-        message = f"The token endpoint at {host} answered HTTP {response.status} with {what}."
-        if response.status < 400:
+        message = f"The token endpoint at {host} answered HTTP {response.status} with {_what(response)}."
+        if response.status < 400 and kind == "text/html":
             message += (
                 " Check the Access Token URL: it may point to a login page instead of the token endpoint."
             )
@@ -257,16 +258,31 @@ def _status_error(response: http.Response, host: str, body: dict[str, Any] | Non
     )
 
 
+def _what(response: http.Response) -> str:
+    """Describes a token response body that is not a JSON object."""
+    if not response.content:
+        return "an empty answer"
+    try:
+        json.loads(response.content)
+    except ValueError:
+        kind = response.content_type or "no content type"
+        return "invalid JSON" if kind == JSON else f"{kind}, not JSON"
+    return "JSON that is not an object"
+
+
 def _expires_in(value: Any, client: Client, host: str) -> int | None:
     if value is None or value == "":
         return None
     try:
+        if isinstance(value, bool):
+            raise TypeError
         seconds = int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise OAuth2Error(
             f"The token response from {host} has a '{client.expires_in_property}' that is not a number."
         ) from None
-    return max(seconds, 0)
+    # Clamp absurd lifetimes: a date ten years out is already "does not expire".
+    return min(max(seconds, 0), MAX_EXPIRES_IN)
 
 
 def _property_names(body: dict[str, Any]) -> str:

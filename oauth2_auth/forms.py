@@ -20,13 +20,14 @@ def clean_code_value(value: str) -> str:
 class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = ("client_secret",)
 
-    # (tab id, tab label, field names); templates/oauth2_auth/authorization_form.html renders
-    # them in this order. Bearer Token is read-only and rendered by the template itself.
+    # (tab id, label, field names, shown when "field=value"); templates/_form_tabs.html renders
+    # them in this order. Bearer Token is read-only and rendered by the record's template.
     tabs = (
         (
             "general",
             "General",
             ("code", "environment", "grant_type", "token_url", "token_method", "resource_url", "scope"),
+            "",
         ),
         (
             "credentials",
@@ -41,9 +42,11 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
                 "expires_in_property",
                 "refresh_token_property",
             ),
+            "",
         ),
-        ("authcode", "Authorization Code", AUTH_CODE_FIELDS),
+        ("authcode", "Authorization Code", AUTH_CODE_FIELDS, "grant_type=authorization_code"),
     )
+    field_show_when: dict[str, str] = {}
 
     class Meta:
         model = Authorization

@@ -121,17 +121,37 @@ def renew(
     """
     if margin is None:
         margin = settings.CONNECTIT_REFRESH_MARGIN
+    asked_at = timezone.now()
     failure: TokenError | None = None
     with transaction.atomic():
         record = _locked(code)
         if _already_renewed(record, force=force, stale_token=stale_token, margin=margin):
             return record.access_token
-        if _consent_pending(record, force):
-            raise TokenError(f"{record.code}: {record.last_error}", consent_required=True)
+        if not force and _known_failure(record, asked_at):
+            return _usable_or_raise(record, stale_token, TokenError(f"{record.code}: {record.last_error}"))
         try:
             return _renew_locked(record, trigger)
         except TokenError as exc:
-            failure = exc  # recorded in this transaction, raised after it commits
+            failure = exc  # recorded in this transaction, raised (or worked around) after it commits
+    if force:
+        raise failure
+    return _usable_or_raise(record, stale_token, failure)
+
+
+def _known_failure(record: Authorization, asked_at) -> bool:
+    """Answer without asking the server: the refresh token is dead (invalid_grant), or the
+    request this caller queued behind failed a moment ago; asking again would only repeat it."""
+    if record.token_state == TokenState.CONSENT_REQUIRED:
+        return True
+    return record.token_state == TokenState.FAILED and record.updated_at >= asked_at
+
+
+def _usable_or_raise(record: Authorization, stale_token: str | None, failure: TokenError) -> str:
+    """A renewal failed, but a token that has not expired yet still serves automatic callers
+    (unless an API has just refused it)."""
+    if stale_token is None and record.token_is_fresh():
+        return record.access_token
+    failure.consent_required = failure.consent_required or record.token_state == TokenState.CONSENT_REQUIRED
     raise failure
 
 
@@ -140,12 +160,6 @@ def _locked(code: str) -> Authorization:
         return Authorization.objects.select_for_update().get(code=code.upper())
     except Authorization.DoesNotExist:
         raise TokenError(f"There is no OAuth2 authorization with code {code.upper()!r}.") from None
-
-
-def _consent_pending(record: Authorization, force: bool) -> bool:
-    """After invalid_grant, automatic calls stop asking the server with a dead refresh token;
-    an administrator's Refresh now (force) may still try."""
-    return record.token_state == TokenState.CONSENT_REQUIRED and not force and not record.token_is_fresh()
 
 
 def _already_renewed(record: Authorization, *, force: bool, stale_token: str | None, margin: int) -> bool:
@@ -205,7 +219,9 @@ def complete_consent(
     """Exchange the code the provider sent back; the record keeps its old tokens on failure."""
     failure: TokenError | None = None
     with transaction.atomic():
-        record = Authorization.objects.select_for_update().get(pk=pk)
+        record = Authorization.objects.select_for_update().filter(pk=pk).first()
+        if record is None:
+            raise TokenError("The authorization was deleted while consent was given.")
         client = client_for(record)
         try:
             token = flows.exchange_code(
@@ -280,6 +296,13 @@ def _describe(token: flows.Token) -> str:
 
 
 def clear(record: Authorization, *, trigger: Trigger) -> None:
+    with transaction.atomic():
+        # Locked like a renewal, so a refresh running at this moment cannot write a token back.
+        record = Authorization.objects.select_for_update().get(pk=record.pk)
+        _clear_locked(record, trigger)
+
+
+def _clear_locked(record: Authorization, trigger: Trigger) -> None:
     record.access_token = ""
     record.refresh_token = ""
     record.expires_at = None

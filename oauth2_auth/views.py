@@ -3,8 +3,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,13 +10,24 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from connectit import pages
 from oauth2_auth import consent, flows, tokens
 from oauth2_auth.forms import AUTH_CODE_FIELDS, AuthorizationForm
 from oauth2_auth.models import Authorization
 from oauth2_auth.tokens import TokenError, Trigger
 
-PAGE_SIZE = 25
 EVENTS_SHOWN = 20
+# What the list's status badge needs; the token ciphertext is loaded but never decrypted.
+LIST_FIELDS = (
+    "id",
+    "code",
+    "environment",
+    "grant_type",
+    "token_state",
+    "expires_at",
+    "obtained_at",
+    "access_token",
+)
 # The form carries the client secret: keep it out of error reports.
 _sensitive = sensitive_post_parameters("client_secret")
 
@@ -33,13 +42,9 @@ def callback_url(request: HttpRequest) -> str:
 
 @permission_required("oauth2_auth.view_authorization", raise_exception=True)
 def authorization_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()
-    records = Authorization.objects.only(
-        "id", "code", "environment", "grant_type", "token_state", "expires_at"
-    )
-    if query:
-        records = records.filter(Q(code__icontains=query) | Q(environment__icontains=query))
-    page = Paginator(records.order_by("code"), PAGE_SIZE).get_page(request.GET.get("page"))
+    records = Authorization.objects.only(*LIST_FIELDS)
+    records, query = pages.search(request, records, ("code", "environment"))
+    page = pages.paginate(request, records.order_by("code"))
     return render(request, "oauth2_auth/authorization_list.html", {"page": page, "q": query})
 
 
@@ -85,11 +90,16 @@ def authorization_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
-    if request.method == "POST":
+    # Deleting would leave definitions without a token; the database refuses it too (PROTECT).
+    used_by = list(record.definitions.order_by("code").values_list("code", flat=True)[:50])
+    if request.method == "POST" and not used_by:
         record.delete()
         messages.success(request, f"Authorization {record.code} was deleted.")
         return redirect("oauth2_auth:list")
-    return render(request, "oauth2_auth/authorization_confirm_delete.html", {"record": record})
+    if request.method == "POST":
+        messages.error(request, f"Authorization {record.code} is used by definitions and was not deleted.")
+    context = {"record": record, "used_by": used_by}
+    return render(request, "oauth2_auth/authorization_confirm_delete.html", context)
 
 
 # --- Token actions (POST buttons on the record's page) -------------------------------------------

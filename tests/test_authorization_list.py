@@ -51,3 +51,23 @@ def test_a_reader_sees_no_new_button(reader_client, authorization) -> None:
 
 def test_an_outsider_is_refused(outsider_client, authorization) -> None:
     assert outsider_client.get(URL).status_code == 403
+
+
+def test_it_shows_token_status_without_decrypting(admin_client, db) -> None:
+    from datetime import timedelta
+    from unittest import mock
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    make_authorization(
+        code="LIVE", access_token="tok-1", obtained_at=now, expires_at=now + timedelta(hours=1)
+    )
+    make_authorization(code="OLD", access_token="tok-2", obtained_at=now, expires_at=now - timedelta(hours=1))
+    from oauth2_auth.models import Authorization, TokenState
+
+    Authorization.objects.update(token_state=TokenState.CONNECTED)
+    with mock.patch("oauth2_auth.fields.decrypt", side_effect=AssertionError("decrypted")):
+        body = admin_client.get(URL).content.decode()
+    assert 'data-status="valid"' in body and "Valid until" in body
+    assert 'data-status="expired"' in body

@@ -14,3 +14,8 @@ def field(form: forms.BaseForm, name: str) -> forms.BoundField:
 @register.filter
 def tab_has_errors(form: forms.BaseForm, names: tuple[str, ...]) -> bool:
     return any(name in form.errors for name in names)
+
+
+@register.filter
+def get(mapping: dict, key: str):
+    return mapping.get(key, "")
