@@ -16,5 +16,6 @@ urlpatterns = [
     path("accounts/login/", views.ConnectITLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("oauth2/", include("oauth2_auth.urls")),
+    path("definitions/", include("definitions.urls")),
     path("admin/", admin.site.urls),
 ]

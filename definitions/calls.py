@@ -1,0 +1,170 @@
+"""Sending a definition's requests: authorization headers, the 401 retry, and redaction.
+
+Definitions get OAuth2 tokens only through ``oauth2_auth.tokens``. When an endpoint answers 401,
+the token is renewed once (single flight: ``stale_token`` makes concurrent callers share one
+refresh) and the request is sent again; a second 401 fails with a message naming the
+authorization.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from connectit import http
+from definitions.models import AuthType, Definition
+from definitions.templating import parse_headers
+from oauth2_auth import tokens
+
+REDACTED = "[redacted]"
+
+
+class RunFailed(Exception):
+    """A run that failed; the message is safe to store and show."""
+
+
+def check_status(response: http.Response) -> None:
+    if response.status >= 400:
+        raise RunFailed(f"The endpoint answered HTTP {response.status}.")
+
+
+class Redactor:
+    """Replaces every secret value a run used wherever it might surface in stored text."""
+
+    def __init__(self) -> None:
+        self.secrets: set[str] = set()
+
+    def add(self, *values: str) -> None:
+        # Very short values would redact innocent text and protect nothing.
+        self.secrets.update(value for value in values if value and len(value) >= 4)
+
+    def __call__(self, text: str) -> str:
+        for secret in sorted(self.secrets, key=len, reverse=True):
+            text = text.replace(secret, REDACTED)
+        return text
+
+    def headers(self, headers: dict[str, str], secret_names: set[str]) -> str:
+        lines = []
+        for name, value in headers.items():
+            if name.lower() in secret_names:
+                scheme = value.split(" ", 1)[0] if name.lower() == "authorization" else ""
+                value = f"{scheme} {REDACTED}".strip()
+            lines.append(f"{name}: {self(value)}")
+        return "\n".join(lines)
+
+
+@dataclass
+class Caller:
+    """Sends requests for one definition with its authorization."""
+
+    definition: Definition
+    trigger: tokens.Trigger
+    redact: Redactor = field(default_factory=Redactor)
+    token: str | None = None
+    # What the last request carried, for the run log (redacted there).
+    last_headers: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        try:
+            self.extra_headers = dict(parse_headers(self.definition.extra_headers))
+        except ValueError as exc:
+            raise RunFailed(f"Extra headers: {exc}") from None
+
+    @property
+    def secret_header_names(self) -> set[str]:
+        names = {"authorization", "proxy-authorization"}
+        if self.definition.auth_type == AuthType.API_KEY:
+            names.add(self.definition.api_key_header.lower())
+        return names
+
+    def auth_headers(self) -> dict[str, str]:
+        definition = self.definition
+        kind = definition.auth_type
+        if kind == AuthType.BASIC:
+            pair = f"{definition.auth_username}:{definition.auth_password}".encode()
+            encoded = base64.b64encode(pair).decode()
+            self.redact.add(definition.auth_password, encoded)
+            return {"Authorization": f"Basic {encoded}"}
+        if kind == AuthType.BEARER:
+            self.redact.add(definition.bearer_token)
+            return {"Authorization": f"Bearer {definition.bearer_token}"}
+        if kind == AuthType.API_KEY:
+            self.redact.add(definition.api_key_value)
+            return {definition.api_key_header: definition.api_key_value}
+        if kind == AuthType.OAUTH2:
+            return {"Authorization": f"Bearer {self._oauth2_token()}"}
+        return {}
+
+    def _oauth2_token(self, stale: str | None = None) -> str:
+        code = self.authorization_code
+        try:
+            if stale is None:
+                self.token = tokens.get_access_token(code, trigger=self.trigger)
+            else:
+                self.token = tokens.renew(code, trigger=self.trigger, stale_token=stale)
+        except tokens.TokenError as exc:
+            raise RunFailed(f"Could not get a token from OAuth2 authorization {code}: {exc}") from None
+        self.redact.add(self.token)
+        return self.token
+
+    @property
+    def authorization_code(self) -> str:
+        authorization = self.definition.authorization
+        if authorization is None:
+            raise RunFailed("The definition uses OAuth2 but names no authorization.")
+        return authorization.code
+
+    def headers(self, headers: dict[str, str]) -> dict[str, str]:
+        return {**self.extra_headers, **headers, **self.auth_headers()}
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        body: bytes | None = None,
+        max_bytes: int,
+        truncate: bool = False,
+        unauthorized: Callable[[http.Response], bool] = lambda response: response.status == 401,
+    ) -> http.Response:
+        """Send once, and once more after a token refresh when an OAuth2 endpoint says 401."""
+        # Without the auth headers first: if getting a token fails, the log still shows the rest.
+        self.last_headers = {**self.extra_headers, **headers}
+        self.last_headers = self.headers(headers)
+        response = self._send(method, url, self.last_headers, body, max_bytes, truncate)
+        if self.definition.auth_type != AuthType.OAUTH2 or not unauthorized(response):
+            return response
+        fresh = self._oauth2_token(stale=self.token)
+        self.last_headers = {**self.last_headers, "Authorization": f"Bearer {fresh}"}
+        response = self._send(method, url, self.last_headers, body, max_bytes, truncate)
+        if unauthorized(response):
+            raise RunFailed(
+                f"{http.host_of(url)} refused the token of OAuth2 authorization {self.authorization_code} "
+                f"(HTTP {response.status}) even after a refresh. "
+                "Check the authorization's scope and resource."
+            )
+        return response
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        max_bytes: int,
+        truncate: bool,
+    ) -> http.Response:
+        try:
+            return http.send(
+                method,
+                url,
+                headers=headers,
+                data=body,
+                max_bytes=max_bytes,
+                truncate=truncate,
+                timeout=self.definition.timeout,
+            )
+        except http.HttpError as exc:
+            raise RunFailed(str(exc)) from None

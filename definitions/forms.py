@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from lxml import etree
+
+from connectit.forms import SecretFieldsMixin
+from connectit.validators import PLACEHOLDER
+from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
+from definitions.templating import parse_headers
+from oauth2_auth.fields import is_stored
+from oauth2_auth.forms import clean_code_value
+from oauth2_auth.models import CODE_MAX_LENGTH, Authorization
+
+AUTH_FIELDS = {
+    "auth_username": AuthType.BASIC,
+    "auth_password": AuthType.BASIC,
+    "auth_password_clear": AuthType.BASIC,
+    "bearer_token": AuthType.BEARER,
+    "bearer_token_clear": AuthType.BEARER,
+    "api_key_header": AuthType.API_KEY,
+    "api_key_value": AuthType.API_KEY,
+    "api_key_value_clear": AuthType.API_KEY,
+    "authorization": AuthType.OAUTH2,
+}
+
+
+class AuthorizationChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Authorization) -> str:
+        return f"{obj.code} — {obj.environment}" if obj.environment else obj.code
+
+
+class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = ("auth_password", "bearer_token", "api_key_value")
+
+    # (tab id, label, fields, shown when "field=value"); rendered by templates/_form_tabs.html.
+    tabs = (
+        (
+            "general",
+            "General",
+            (
+                "code",
+                "description",
+                "kind",
+                "direction",
+                "endpoint_url",
+                "timeout",
+                "active",
+                "extra_headers",
+            ),
+            "",
+        ),
+        ("auth", "Authorization", ("auth_type", *AUTH_FIELDS), ""),
+        (
+            "rest",
+            "REST",
+            (
+                "http_method",
+                "content_type",
+                "accept",
+                "body_template",
+                "paging",
+                "page_start",
+                "items_property",
+                "total_pages_property",
+                "next_link_property",
+                "max_pages",
+            ),
+            "kind=rest",
+        ),
+        (
+            "soap",
+            "SOAP",
+            (
+                "soap_version",
+                "soap_mode",
+                "wsdl_url",
+                "operation",
+                "parameters_json",
+                "soap_action",
+                "envelope_template",
+            ),
+            "kind=soap",
+        ),
+    )
+    field_show_when = {
+        **{name: f"auth_type={kind}" for name, kind in AUTH_FIELDS.items()},
+        "wsdl_url": "soap_mode=wsdl",
+        "operation": "soap_mode=wsdl",
+        "parameters_json": "soap_mode=wsdl",
+        "soap_action": "soap_mode=envelope",
+        "envelope_template": "soap_mode=envelope",
+        "page_start": "paging=page_number",
+        "total_pages_property": "paging=page_number",
+        "next_link_property": "paging=next_link",
+    }
+
+    authorization = AuthorizationChoiceField(
+        queryset=Authorization.objects.only("id", "code", "environment").order_by("code"),
+        required=False,
+        label="OAuth2 authorization",
+    )
+
+    class Meta:
+        model = Definition
+        fields = (
+            "code",
+            "description",
+            "kind",
+            "direction",
+            "endpoint_url",
+            "active",
+            "timeout",
+            "extra_headers",
+            "auth_type",
+            "auth_username",
+            "api_key_header",
+            "authorization",
+            "http_method",
+            "body_template",
+            "content_type",
+            "accept",
+            "paging",
+            "page_start",
+            "items_property",
+            "total_pages_property",
+            "next_link_property",
+            "max_pages",
+            "soap_version",
+            "soap_mode",
+            "wsdl_url",
+            "operation",
+            "parameters_json",
+            "soap_action",
+            "envelope_template",
+        )
+        widgets = {
+            "extra_headers": forms.Textarea(
+                attrs={"rows": 3, "placeholder": "If-Match: *\nX-Tenant: contoso"}
+            ),
+            "body_template": forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
+            "parameters_json": forms.Textarea(attrs={"rows": 5, "class": "font-monospace"}),
+            "envelope_template": forms.Textarea(attrs={"rows": 10, "class": "font-monospace"}),
+            "code": forms.TextInput(attrs={"autofocus": True, "style": "text-transform: uppercase"}),
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].max_length = CODE_MAX_LENGTH
+        operations = self.instance.wsdl_operations or []
+        if operations:
+            choices = [("", "---------")] + [(name, name) for name in operations]
+            if self.instance.operation and self.instance.operation not in operations:
+                choices.append((self.instance.operation, f"{self.instance.operation} (not in the WSDL)"))
+            self.fields["operation"].widget = forms.Select(choices=choices)
+        else:
+            self.fields[
+                "operation"
+            ].help_text = "Save, then click Read operations from WSDL to pick from a list."
+
+    def clean_code(self) -> str:
+        return clean_code_value(self.cleaned_data.get("code", ""))
+
+    def clean_extra_headers(self) -> str:
+        value = self.cleaned_data.get("extra_headers", "")
+        try:
+            parse_headers(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        self._check_auth(cleaned)
+        if cleaned.get("kind") == Kind.SOAP:
+            self._check_soap(cleaned)
+        else:
+            self._check_rest(cleaned)
+        return cleaned
+
+    def _require(self, cleaned: dict[str, Any], name: str, why: str) -> None:
+        if not cleaned.get(name) and name not in self.errors:
+            self.add_error(name, f"Required {why}.")
+
+    def _require_secret(self, cleaned: dict[str, Any], name: str, why: str) -> None:
+        stored = is_stored(self.instance, name) and not cleaned.get(f"{name}_clear")
+        if not cleaned.get(name) and not stored:
+            self.add_error(name, f"Required {why}.")
+
+    def _check_auth(self, cleaned: dict[str, Any]) -> None:
+        kind = cleaned.get("auth_type")
+        if kind == AuthType.BASIC:
+            self._require(cleaned, "auth_username", "for Basic authorization")
+            self._require_secret(cleaned, "auth_password", "for Basic authorization")
+        elif kind == AuthType.BEARER:
+            self._require_secret(cleaned, "bearer_token", "for a static bearer token")
+        elif kind == AuthType.API_KEY:
+            self._require(cleaned, "api_key_header", "for an API key")
+            self._require_secret(cleaned, "api_key_value", "for an API key")
+            name = cleaned.get("api_key_header", "")
+            if name and not _valid_header_line(f"{name}: x"):
+                self.add_error("api_key_header", "Enter a valid HTTP header name.")
+        elif kind == AuthType.OAUTH2:
+            self._require(cleaned, "authorization", "for OAuth2")
+
+    def _check_rest(self, cleaned: dict[str, Any]) -> None:
+        paging = cleaned.get("paging")
+        if paging != Paging.NONE and cleaned.get("direction") != Direction.IMPORT:
+            self.add_error("paging", "Paging applies to imports only.")
+        if paging == Paging.PAGE_NUMBER:
+            templates = cleaned.get("endpoint_url", "") + cleaned.get("body_template", "")
+            if "{page}" not in templates:
+                self.add_error("paging", "Page-number paging needs a {page} placeholder in the URL or body.")
+        if paging == Paging.NEXT_LINK:
+            self._require(cleaned, "next_link_property", "for next-link paging")
+        body = cleaned.get("body_template", "")
+        if body and cleaned.get("content_type") == "application/json":
+            _check_json(self, "body_template", body)
+        elif body and cleaned.get("content_type") == "application/xml":
+            _check_xml(self, "body_template", body)
+
+    def _check_soap(self, cleaned: dict[str, Any]) -> None:
+        if cleaned.get("soap_mode") == SoapMode.ENVELOPE:
+            self._require(cleaned, "envelope_template", "in envelope mode")
+            if cleaned.get("envelope_template"):
+                _check_xml(self, "envelope_template", cleaned["envelope_template"])
+        else:
+            self._require(cleaned, "wsdl_url", "in WSDL mode")
+            if cleaned.get("parameters_json"):
+                _check_json(self, "parameters_json", cleaned["parameters_json"], want_object=True)
+
+
+def _sample(template: str) -> str:
+    # Placeholders stand for values; 0 fits both a JSON number and the inside of a string.
+    return PLACEHOLDER.sub("0", template)
+
+
+def _check_json(form: forms.Form, name: str, template: str, want_object: bool = False) -> None:
+    try:
+        value = json.loads(_sample(template))
+    except ValueError as exc:
+        form.add_error(name, f"Not valid JSON (with placeholders filled in): {exc}")
+        return
+    if want_object and not isinstance(value, dict):
+        form.add_error(name, "Write a JSON object of parameter names and values.")
+
+
+def _check_xml(form: forms.Form, name: str, template: str) -> None:
+    try:
+        etree.fromstring(
+            _sample(template).encode(), parser=etree.XMLParser(resolve_entities=False, no_network=True)
+        )
+    except etree.XMLSyntaxError as exc:
+        form.add_error(name, f"Not well-formed XML: {exc}")
+
+
+def _valid_header_line(line: str) -> bool:
+    try:
+        parse_headers(line)
+    except ValueError:
+        return False
+    return True
+
+
+class RunForm(forms.Form):
+    """One field per placeholder, plus an optional payload for exports."""
+
+    payload = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
+        help_text="Optional: replaces the body template (or SOAP envelope/parameters) for this run.",
+    )
+
+    def __init__(self, *args: Any, names: list[str], allow_payload: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.names = names
+        for name in names:
+            self.fields[f"param_{name}"] = forms.CharField(label=name, required=True, strip=False)
+        if not allow_payload:
+            del self.fields["payload"]
+
+    def params(self) -> dict[str, str]:
+        return {name: self.cleaned_data[f"param_{name}"] for name in self.names}
+
+    def payload_value(self) -> str | None:
+        return self.cleaned_data.get("payload") or None

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from connectit import pages
+from definitions import runner, soap
+from definitions.calls import Caller, RunFailed
+from definitions.forms import DefinitionForm, RunForm
+from definitions.models import Definition, Direction, Outcome, Run, RunPage
+from definitions.payload import download_name, payload_chunks
+from oauth2_auth.tokens import Trigger
+
+_sensitive = sensitive_post_parameters("auth_password", "bearer_token", "api_key_value")
+_view = permission_required("definitions.view_definition", raise_exception=True)
+_change = permission_required("definitions.change_definition", raise_exception=True)
+PAGES_LISTED = 500
+RUN_LIST_FIELDS = (
+    "id",
+    "definition__code",
+    "trigger",
+    "started_at",
+    "finished_at",
+    "outcome",
+    "http_status",
+    "pages",
+)
+
+
+@_view
+def definition_list(request: HttpRequest) -> HttpResponse:
+    records = Definition.objects.select_related("authorization").only(
+        "id", "code", "description", "kind", "direction", "auth_type", "active", "authorization__code"
+    )
+    records, query = pages.search(request, records, ("code", "description", "endpoint_url"))
+    page = pages.paginate(request, records.order_by("code"))
+    return render(request, "definitions/definition_list.html", {"page": page, "q": query})
+
+
+def _render_form(request: HttpRequest, form: DefinitionForm, record: Definition | None) -> HttpResponse:
+    recent = (
+        record.runs.only("id", "started_at", "outcome", "http_status", "definition_id")[:5] if record else []
+    )
+    context = {"form": form, "record": record, "recent_runs": recent}
+    return render(request, "definitions/definition_form.html", context)
+
+
+@_sensitive
+@never_cache
+@permission_required("definitions.add_definition", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def definition_create(request: HttpRequest) -> HttpResponse:
+    form = DefinitionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        record = form.save()
+        messages.success(request, f"Definition {record.code} was created.")
+        return redirect("definitions:detail", pk=record.pk)
+    return _render_form(request, form, None)
+
+
+@_sensitive
+@never_cache
+@_view
+@require_http_methods(["GET", "POST"])
+def definition_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Definition, pk=pk)
+    if request.method == "POST":
+        if not request.user.has_perm("definitions.change_definition"):
+            return HttpResponse("You may view but not change definitions.", status=403)
+        form = DefinitionForm(request.POST, instance=record)
+        if form.is_valid():
+            form.save()
+            messages.success(request, f"Definition {record.code} was saved.")
+            return redirect("definitions:detail", pk=record.pk)
+    else:
+        form = DefinitionForm(instance=record)
+    return _render_form(request, form, record)
+
+
+@permission_required("definitions.delete_definition", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Definition, pk=pk)
+    if request.method == "POST":
+        record.delete()
+        messages.success(request, f"Definition {record.code} and its runs were deleted.")
+        return redirect("definitions:list")
+    return render(request, "definitions/definition_confirm_delete.html", {"record": record})
+
+
+@_change
+@require_POST
+def read_operations(request: HttpRequest, pk: int) -> HttpResponse:
+    """Fetch the WSDL with the definition's authorization and keep its operation names."""
+    record = get_object_or_404(Definition, pk=pk)
+    try:
+        operations = soap.list_operations(record, Caller(record, Trigger.user(request.user)))
+    except RunFailed as exc:
+        messages.error(request, f"Could not read operations: {exc}")
+    else:
+        record.wsdl_operations = operations
+        record.save(update_fields=["wsdl_operations", "updated_at"])
+        messages.success(
+            request, f"Read {len(operations)} operation(s) from the WSDL: {', '.join(operations)}."
+        )
+    return redirect("definitions:detail", pk=pk)
+
+
+@never_cache
+@permission_required("definitions.run_definition", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def run_definition(request: HttpRequest, pk: int) -> HttpResponse:
+    record = get_object_or_404(Definition.objects.select_related("authorization"), pk=pk)
+    form = RunForm(
+        request.POST or None,
+        names=runner.parameter_names(record),
+        allow_payload=record.direction == Direction.EXPORT,
+    )
+    if request.method == "POST" and form.is_valid():
+        if not record.active:
+            messages.error(request, f"Definition {record.code} is not active.")
+        else:
+            result = runner.run(
+                record, params=form.params(), payload=form.payload_value(), trigger=Trigger.user(request.user)
+            )
+            return redirect("definitions:run", pk=result.pk)
+    return render(request, "definitions/run_form.html", {"form": form, "record": record})
+
+
+@_view
+def run_list(request: HttpRequest) -> HttpResponse:
+    runs = Run.objects.select_related("definition").only(*RUN_LIST_FIELDS)
+    code = request.GET.get("definition", "").strip().upper()[:20]
+    outcome = request.GET.get("outcome", "")
+    if code:
+        runs = runs.filter(definition__code=code)
+    if outcome in Outcome.values:
+        runs = runs.filter(outcome=outcome)
+    page = pages.paginate_without_count(request, runs.order_by("-started_at", "-id"))
+    context = {"page": page, "code": code, "outcome": outcome, "outcomes": Outcome.choices}
+    return render(request, "definitions/run_list.html", context)
+
+
+@_view
+def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    result = get_object_or_404(Run.objects.select_related("definition"), pk=pk)
+    # The page list without bodies; the first page's body is shown, the rest one click away.
+    run_pages = list(
+        result.page_set.only("id", "run_id", "number", "http_status", "url", "size", "kept")[:PAGES_LISTED]
+    )
+    first_page = result.page_set.filter(number=1).first() if run_pages else None
+    context = {"run": result, "run_pages": run_pages, "first_page": first_page}
+    return render(request, "definitions/run_detail.html", context)
+
+
+@_view
+def run_page(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    page = get_object_or_404(RunPage.objects.select_related("run__definition"), run_id=pk, number=number)
+    return render(request, "definitions/run_page.html", {"run": page.run, "page": page})
+
+
+@_view
+def run_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """The import payload: a single page as it came, several JSON pages merged into one list."""
+    result = get_object_or_404(Run.objects.select_related("definition"), pk=pk)
+    response = StreamingHttpResponse(payload_chunks(result), content_type=_payload_type(result))
+    response["Content-Disposition"] = f'attachment; filename="{download_name(result)}"'
+    return response
+
+
+def _payload_type(result: Run) -> str:
+    return result.response_content_type or "application/octet-stream"
