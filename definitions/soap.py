@@ -191,7 +191,11 @@ class CallerTransport:
             raise RunFailed(f"The WSDL refers to a non-HTTP location ({url[:100]}); refused.")
         if _origin(url) != self.origin:
             return self._anonymous_get(url)
-        response = self.caller.send("GET", url, headers={}, max_bytes=WSDL_MAX_BYTES)
+        try:
+            response = self.caller.send("GET", url, headers={}, max_bytes=WSDL_MAX_BYTES)
+        finally:
+            if self.recorder is not None:  # shown on the run if reading the WSDL fails
+                self.recorder.request("GET", url, self.caller, "")
         if response.status != 200:
             raise RunFailed(f"Fetching the WSDL answered HTTP {response.status}.")
         return response.content

@@ -211,14 +211,24 @@ def parse_token_response(response: http.Response, client: Client) -> Token:
     )
 
 
-def lookup(body: dict[str, Any], path: str) -> Any:
-    """Follow a dotted property path ('data.access_token') through nested objects."""
-    value: Any = body
-    for part in path.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return None
-        value = value[part]
-    return value
+def lookup(body: Any, path: str) -> Any:
+    """Follow a dotted property path ('data.access_token') through nested objects.
+
+    A key that itself holds dots (OData's '@odata.nextLink') matches as a whole first.
+    """
+    if not isinstance(body, dict):
+        return None
+    if path in body:
+        return body[path]
+    start = 0
+    while (dot := path.find(".", start)) != -1:
+        head, rest = path[:dot], path[dot + 1 :]
+        if head in body:
+            found = lookup(body[head], rest)
+            if found is not None:
+                return found
+        start = dot + 1
+    return None
 
 
 def _decode_body(response: http.Response, host: str) -> dict[str, Any] | None:

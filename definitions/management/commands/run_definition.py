@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser) -> None:
         parser.add_argument("code")
         parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
-        parser.add_argument("--payload", metavar="FILE", help="Body to send instead of the template (export).")
+        parser.add_argument(
+            "--payload", metavar="FILE", help="Body to send instead of the template (export)."
+        )
 
     def handle(self, *args: Any, code: str, param: list[str], payload: str | None, **options: Any) -> None:
         definition = Definition.objects.select_related("authorization").filter(code=code.upper()).first()
@@ -27,7 +29,10 @@ class Command(BaseCommand):
         if not definition.active:
             raise CommandError(f"Definition {definition.code} is not active.")
         result = runner.run(
-            definition, params=_params(param), payload=_read(payload), trigger=Trigger("command run_definition")
+            definition,
+            params=_params(param),
+            payload=_read(payload),
+            trigger=Trigger("command run_definition"),
         )
         status = f"HTTP {result.http_status}" if result.http_status else "no HTTP answer"
         summary = f"Run {result.pk} of {definition.code}: {result.outcome} ({status}, {result.pages} page(s))"
