@@ -18,6 +18,20 @@ from definitions.templating import parse_headers
 from oauth2_auth import tokens
 
 REDACTED = "[redacted]"
+# Headers that carry credentials by convention: redacted in run logs even as extra headers.
+CREDENTIAL_HEADERS = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "api-key",
+        "apikey",
+        "x-auth-token",
+        "x-access-token",
+        "ocp-apim-subscription-key",
+    }
+)
 
 
 class RunFailed(Exception):
@@ -48,8 +62,9 @@ class Redactor:
         lines = []
         for name, value in headers.items():
             if name.lower() in secret_names:
-                scheme = value.split(" ", 1)[0] if name.lower() == "authorization" else ""
-                value = f"{scheme} {REDACTED}".strip()
+                scheme, sep, _ = value.partition(" ")
+                keep_scheme = sep and name.lower() in ("authorization", "proxy-authorization")
+                value = f"{scheme} {REDACTED}" if keep_scheme else REDACTED
             lines.append(f"{name}: {self(value)}")
         return "\n".join(lines)
 
@@ -70,10 +85,11 @@ class Caller:
             self.extra_headers = dict(parse_headers(self.definition.extra_headers))
         except ValueError as exc:
             raise RunFailed(f"Extra headers: {exc}") from None
+        self.redact.add(*(v for k, v in self.extra_headers.items() if k.lower() in CREDENTIAL_HEADERS))
 
     @property
     def secret_header_names(self) -> set[str]:
-        names = {"authorization", "proxy-authorization"}
+        names = set(CREDENTIAL_HEADERS)
         if self.definition.auth_type == AuthType.API_KEY:
             names.add(self.definition.api_key_header.lower())
         return names

@@ -23,8 +23,8 @@ def download_name(run: Run) -> str:
 def payload_chunks(run: Run) -> Iterator[str]:
     """One page: its body as it came. Several JSON pages: their records merged into one list
     (through the definition's items property). Other formats: the pages one after another."""
-    if run.definition.direction == Direction.EXPORT:
-        yield run.response_body
+    if run.definition.direction == Direction.EXPORT or not run.page_set.exists():
+        yield run.response_body  # an export's answer, or a SOAP import's (one response, no pages)
         return
     bodies = run.page_set.filter(kept=True).order_by("number").values_list("body", flat=True)
     if run.pages <= 1:

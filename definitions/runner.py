@@ -21,7 +21,7 @@ from connectit import http
 from connectit.validators import placeholders
 from definitions import soap
 from definitions.calls import Caller, Redactor, RunFailed, check_status
-from definitions.models import Definition, Direction, Kind, Outcome, Paging, Run, RunPage
+from definitions.models import Definition, Direction, Kind, Outcome, Paging, Run, RunPage, SoapMode
 from definitions.templating import ESCAPE_FOR_CONTENT_TYPE, MissingParameters, fill, url_escape
 from oauth2_auth import flows, tokens
 
@@ -31,13 +31,19 @@ EXPORT_KEEP_BYTES = 1024 * 1024
 PAGE_PLACEHOLDER = "page"
 
 
-def parameter_names(definition: Definition) -> list[str]:
-    """The placeholders a run must fill, in order; {page} belongs to paging."""
+def parameter_names(definition: Definition, payload: str | None = None) -> list[str]:
+    """The placeholders a run must fill, in order; {page} belongs to paging. A payload
+    replaces the body (or SOAP parameters/envelope), so their placeholders are then not needed."""
     templates = [definition.endpoint_url]
     if definition.kind == Kind.REST:
-        templates.append(definition.body_template)
+        body = definition.body_template
+    elif definition.soap_mode == SoapMode.WSDL:
+        templates.append(definition.wsdl_url)
+        body = definition.parameters_json
     else:
-        templates += [definition.wsdl_url, definition.parameters_json, definition.envelope_template]
+        body = definition.envelope_template
+    if payload is None:
+        templates.append(body)
     names = []
     for template in templates:
         names += [name for name in placeholders(template) if name != PAGE_PLACEHOLDER and name not in names]
@@ -50,6 +56,9 @@ def run(
     record = Run.objects.create(definition=definition, trigger=trigger.label[:200], parameters=params)
     recorder = Recorder(record)
     try:
+        missing = [name for name in parameter_names(definition, payload) if name not in params]
+        if missing:
+            raise MissingParameters(missing)  # all of them at once, before anything is sent
         caller = Caller(definition, trigger)
         recorder.redact = caller.redact
         if definition.kind == Kind.SOAP:
@@ -92,7 +101,9 @@ class Recorder:
 
     def page(self, number: int, url: str, response: http.Response) -> None:
         """Store one import page now, so a long import never sits in memory."""
-        keep = self.kept_bytes + len(response.content) <= settings.CONNECTIT_RUN_KEEP_BYTES
+        # Once one page did not fit, none after it is kept either: the kept pages stay a prefix.
+        fits = self.kept_bytes + len(response.content) <= settings.CONNECTIT_RUN_KEEP_BYTES
+        keep = fits and not self.run.response_truncated
         if keep:
             self.kept_bytes += len(response.content)
         else:

@@ -7,6 +7,7 @@ Every HTTP exchange (the WSDL, its imports and the calls) goes through the defin
 from __future__ import annotations
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -72,22 +73,37 @@ def call_envelope(caller: Caller, recorder: Recorder, url: str, envelope: str) -
 
 
 def fault_text(content: bytes) -> str | None:
-    """'code: message' of a SOAP 1.1 or 1.2 Fault in the body, or None."""
+    """'code: message' of a SOAP 1.1 or 1.2 Fault in the body, or None.
+
+    Read from the exact places the two versions put them, so an element of the same name inside
+    the fault's detail never stands in for the real reason.
+    """
     try:
         root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False, no_network=True))
     except (etree.XMLSyntaxError, ValueError):
         return None
-    fault = next(
-        (el for el in root.iter() if isinstance(el.tag, str) and etree.QName(el).localname == "Fault"), None
-    )
-    if fault is None:
-        return None
-    texts = {
-        etree.QName(el).localname: (el.text or "").strip() for el in fault.iter() if isinstance(el.tag, str)
-    }
-    code = texts.get("faultcode") or texts.get("Value") or "Fault"
-    message = texts.get("faultstring") or texts.get("Text") or ""
-    return f"{code}: {message}".strip(": ")[:1000]
+    for env in (SOAP11_ENV, SOAP12_ENV):
+        fault = root.find(f"{{{env}}}Body/{{{env}}}Fault")
+        if fault is not None:
+            return _fault_11(fault) if env == SOAP11_ENV else _fault_12(fault, env)
+    return None
+
+
+def _fault_11(fault: etree._Element) -> str:
+    code = (fault.findtext("faultcode") or "Fault").strip()
+    return f"{code}: {(fault.findtext('faultstring') or '').strip()}".strip(": ")[:1000]
+
+
+def _fault_12(fault: etree._Element, env: str) -> str:
+    code = (fault.findtext(f"{{{env}}}Code/{{{env}}}Value") or "Fault").strip()
+    subcode = fault.findtext(f"{{{env}}}Code/{{{env}}}Subcode/{{{env}}}Value")
+    if subcode:
+        code += f" ({subcode.strip()})"
+    reason = fault.findtext(f"{{{env}}}Reason/{{{env}}}Text") or ""
+    return f"{code}: {reason.strip()}".strip(": ")[:1000]
+
+
+_UNAUTHORIZED = re.compile(r"\b401\b|unauthori[sz]ed", re.IGNORECASE)
 
 
 def is_unauthorized(response: http.Response) -> bool:
@@ -95,7 +111,7 @@ def is_unauthorized(response: http.Response) -> bool:
     if response.status == 401:
         return True
     fault = fault_text(response.content) if response.status >= 400 else None
-    return bool(fault) and ("401" in fault or "unauthorized" in fault.lower())
+    return bool(fault) and bool(_UNAUTHORIZED.search(fault))
 
 
 # --- WSDL mode (zeep) ----------------------------------------------------------------------------

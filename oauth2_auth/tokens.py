@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -122,6 +123,28 @@ def renew(
     if margin is None:
         margin = settings.CONNECTIT_REFRESH_MARGIN
     asked_at = timezone.now()
+    # Threads of one process queue here rather than on the database lock: the first renews,
+    # the rest find its token with a plain read instead of each taking the write lock in turn.
+    with _process_lock(code.upper()):
+        if not force:
+            record = _fast_record(code)
+            if _already_renewed(record, force=False, stale_token=stale_token, margin=margin):
+                return record.access_token
+        return _renew_across_processes(code, trigger, force, stale_token, margin, asked_at)
+
+
+_process_locks: dict[str, threading.Lock] = {}
+_process_locks_guard = threading.Lock()
+
+
+def _process_lock(code: str) -> threading.Lock:
+    with _process_locks_guard:
+        return _process_locks.setdefault(code, threading.Lock())
+
+
+def _renew_across_processes(
+    code: str, trigger: Trigger, force: bool, stale_token: str | None, margin: int, asked_at: datetime
+) -> str:
     failure: TokenError | None = None
     with transaction.atomic():
         record = _locked(code)
@@ -138,7 +161,7 @@ def renew(
     return _usable_or_raise(record, stale_token, failure)
 
 
-def _known_failure(record: Authorization, asked_at) -> bool:
+def _known_failure(record: Authorization, asked_at: datetime) -> bool:
     """Answer without asking the server: the refresh token is dead (invalid_grant), or the
     request this caller queued behind failed a moment ago; asking again would only repeat it."""
     if record.token_state == TokenState.CONSENT_REQUIRED:

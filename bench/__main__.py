@@ -1,0 +1,137 @@
+"""``python -m bench [--smoke]``: every benchmark on the embedded SQLite database and, when
+DATABASE_URL points at PostgreSQL, on a scratch database of that server too.
+
+Prints one table and writes it as JSON to var/bench/latest.json (smoke runs: smoke.json).
+The application's own database is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+REPO = Path(__file__).resolve().parent.parent
+OUT_DIR = REPO / "var" / "bench"
+PG_SCRATCH = "connectit_bench"
+
+
+def sqlite_url() -> str:
+    path = OUT_DIR / "bench.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def postgres_url(base: str) -> str:
+    """A fresh scratch database on the same server as ``base``."""
+    import psycopg
+
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_SCRATCH} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_SCRATCH}")
+    return urlunsplit(urlsplit(base)._replace(path=f"/{PG_SCRATCH}"))
+
+
+def backends() -> dict[str, str]:
+    found = {"sqlite": sqlite_url()}
+    configured = os.environ.get("DATABASE_URL", "")
+    if configured.startswith(("postgres://", "postgresql://")):
+        found["postgresql"] = postgres_url(configured)
+    return found
+
+
+def run_suite(name: str, url: str, size: str) -> dict:
+    out = OUT_DIR / f"{name}-{size}.json"
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "BENCH_SIZE": size,
+        "DJANGO_SETTINGS_MODULE": "connectit.settings",
+    }
+    print(f"== {name}", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "bench.suite", str(out)], cwd=REPO, env=env, check=True)
+    return json.loads(out.read_text())
+
+
+def rows(result: dict) -> list[tuple[str, str, str, str]]:
+    """(benchmark, figure, target, met) rows for the table."""
+    token, run, memory = result["token_path"], result["run_overhead"], result["import_memory"]
+    table = [
+        (
+            f"Valid-token path ({token['calls']} calls)",
+            f"ours {token['ours_median_us']} us (p99 {token['ours_p99_us']}) vs ORM get "
+            f"{token['baseline_median_us']} us (p99 {token['baseline_p99_us']}): x{token['ratio']}",
+            token["target"],
+            token["met"],
+        )
+    ]
+    for key, label in (("stampede_threads", "threads"), ("stampede_processes", "processes")):
+        s = result[key]
+        table.append(
+            (
+                f"Refresh stampede, {s['callers']} {label}",
+                f"{s['token_requests']} token request(s), "
+                f"wait p50 {s['wait_p50_ms']} ms, p95 {s['wait_p95_ms']} ms",
+                s["target"],
+                s["met"],
+            )
+        )
+    table.append(
+        (
+            f"Definition run overhead ({run['runs']} runs)",
+            f"run {run['ours_median_ms']} ms vs requests {run['baseline_median_ms']} ms: "
+            f"+{run['overhead_ms']} ms",
+            run["target"],
+            run["met"],
+        )
+    )
+    for page, figures in result["pages"]["pages"].items():
+        table.append(
+            (
+                f"Page: {page}",
+                f"{figures['queries_large']} queries ({figures['queries_small']} at 1/10 size), "
+                f"median {figures['median_ms']} ms",
+                "<= 10 queries, constant, < 50 ms",
+                figures["met"],
+            )
+        )
+    table.append(
+        (
+            f"Import memory ({memory['pages']} pages, {memory['received_mib']} MiB)",
+            f"peak growth {memory['peak_growth_mib']} MiB in {memory['seconds']} s",
+            memory["target"],
+            memory["met"],
+        )
+    )
+    return table
+
+
+def print_table(results: dict[str, dict]) -> None:
+    print("| Database | Benchmark | Figure | Target | Met |")
+    print("|---|---|---|---|---|")
+    for name, result in results.items():
+        for benchmark, figure, target, met in rows(result):
+            print(f"| {name} | {benchmark} | {figure} | {target} | {'yes' if met else 'NO'} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, to check the scripts work")
+    args = parser.parse_args()
+    size = "smoke" if args.smoke else "full"
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    began = time.time()
+    results = {name: run_suite(name, url, size) for name, url in backends().items()}
+    print_table(results)
+    summary = {"size": size, "seconds": round(time.time() - began), "results": results}
+    (OUT_DIR / ("smoke.json" if args.smoke else "latest.json")).write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""How big each benchmark runs: the full figures for README, or a smoke run for the test suite."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Size:
+    name: str
+    token_calls: int
+    warmup: int
+    stampede_threads: int
+    stampede_processes: int
+    process_start_s: float
+    token_delay_ms: int
+    runs: int
+    small_tables: tuple[int, int, int]  # authorizations, definitions, runs
+    large_tables: tuple[int, int, int]
+    deep_page: int
+    page_repeats: int
+    import_pages: int
+    page_bytes: int
+
+
+FULL = Size(
+    name="full",
+    token_calls=5000,
+    warmup=200,
+    stampede_threads=50,
+    stampede_processes=4,
+    process_start_s=5,
+    token_delay_ms=200,
+    runs=1000,
+    small_tables=(1000, 100, 10000),
+    large_tables=(10000, 1000, 100000),
+    deep_page=500,
+    page_repeats=15,
+    import_pages=200,
+    page_bytes=512 * 1024,
+)
+
+SMOKE = Size(
+    name="smoke",
+    token_calls=50,
+    warmup=10,
+    stampede_threads=5,
+    stampede_processes=2,
+    process_start_s=4,
+    token_delay_ms=100,
+    runs=20,
+    small_tables=(30, 5, 80),
+    large_tables=(90, 15, 300),
+    deep_page=2,
+    page_repeats=1,
+    import_pages=4,
+    page_bytes=16 * 1024,
+)
+
+
+def get(name: str) -> Size:
+    return {"full": FULL, "smoke": SMOKE}[name]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def local_server(size: Size) -> Iterator[str]:
+    """The bench HTTP server (token endpoint, API, import pages) in its own process."""
+    port = free_port()
+    args = [str(port), str(size.token_delay_ms), str(size.page_bytes), str(size.import_pages)]
+    process = subprocess.Popen([sys.executable, "-m", "bench.server", *args], cwd=REPO)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                requests.get(f"{url}/stats", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)

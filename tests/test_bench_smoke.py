@@ -1,0 +1,37 @@
+"""The benchmark scripts at tiny sizes, so they keep working. No time is asserted here."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
+    # python -m bench makes its own scratch databases (SQLite, and PostgreSQL when DATABASE_URL
+    # points there), so this test needs no test database.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke"],
+        cwd=REPO,
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| Database | Benchmark |" in result.stdout
+    summary = json.loads((REPO / "var" / "bench" / "smoke.json").read_text())
+    for backend, figures in summary["results"].items():
+        assert figures["stampede_threads"]["token_requests"] == 1, backend
+        assert figures["stampede_processes"]["token_requests"] == 1, backend
+        assert figures["stampede_threads"]["distinct_tokens"] == 1, backend
+        assert figures["import_memory"]["outcome"] == "success", backend
+        assert figures["import_memory"]["pages"] == 4, backend
+        for page, numbers in figures["pages"]["pages"].items():
+            # Query counts must not grow with the tables (measured at two sizes) and stay small.
+            assert numbers["queries_small"] == numbers["queries_large"], (backend, page)
+            assert numbers["queries_large"] <= 10, (backend, page)
