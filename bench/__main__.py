@@ -21,28 +21,31 @@ OUT_DIR = REPO / "var" / "bench"
 PG_SCRATCH = "connectit_bench"
 
 
-def sqlite_url() -> str:
-    path = OUT_DIR / "bench.sqlite3"
+def sqlite_url(size: str) -> str:
+    path = OUT_DIR / f"bench-{size}.sqlite3"
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return f"sqlite:///{path}"
 
 
-def postgres_url(base: str) -> str:
+def postgres_url(base: str, size: str) -> str:
     """A fresh scratch database on the same server as ``base``."""
     import psycopg
 
+    name = f"{PG_SCRATCH}_{size}"
     with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {PG_SCRATCH} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {PG_SCRATCH}")
-    return urlunsplit(urlsplit(base)._replace(path=f"/{PG_SCRATCH}"))
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(base)._replace(path=f"/{name}"))
 
 
-def backends() -> dict[str, str]:
-    found = {"sqlite": sqlite_url()}
+def backends(size: str) -> dict[str, str]:
+    # Smoke and full runs use different scratch databases, so the test suite can run beside
+    # a benchmark.
+    found = {"sqlite": sqlite_url(size)}
     configured = os.environ.get("DATABASE_URL", "")
     if configured.startswith(("postgres://", "postgresql://")):
-        found["postgresql"] = postgres_url(configured)
+        found["postgresql"] = postgres_url(configured, size)
     return found
 
 
@@ -127,7 +130,7 @@ def main() -> None:
     size = "smoke" if args.smoke else "full"
     OUT_DIR.mkdir(parents=True, exist_ok=True)
     began = time.time()
-    results = {name: run_suite(name, url, size) for name, url in backends().items()}
+    results = {name: run_suite(name, url, size) for name, url in backends(size).items()}
     print_table(results)
     summary = {"size": size, "seconds": round(time.time() - began), "results": results}
     (OUT_DIR / ("smoke.json" if args.smoke else "latest.json")).write_text(json.dumps(summary, indent=2))
