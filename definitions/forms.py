@@ -14,6 +14,7 @@ from oauth2_auth.fields import is_stored
 from oauth2_auth.forms import clean_code_value
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization
 
+SELECT_LIMIT = 500
 AUTH_FIELDS = {
     "auth_username": AuthType.BASIC,
     "auth_password": AuthType.BASIC,
@@ -101,6 +102,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         queryset=Authorization.objects.only("id", "code", "environment").order_by("code"),
         required=False,
         label="OAuth2 authorization",
+        to_field_name="code",
     )
 
     class Meta:
@@ -149,6 +151,10 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].max_length = CODE_MAX_LENGTH
+        if self.instance.authorization_id:
+            # The field is keyed by code (to_field_name), the model's initial by primary key.
+            self.initial["authorization"] = self.instance.authorization.code
+        self._authorization_by_code_when_many()
         operations = self.instance.wsdl_operations or []
         if operations:
             choices = [("", "---------")] + [(name, name) for name in operations]
@@ -162,6 +168,18 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
 
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
+
+    def _authorization_by_code_when_many(self) -> None:
+        """Thousands of authorizations make a select too long to use (and to render): then the
+        authorization is typed by its code, as definitions reference it anyway."""
+        if Authorization.objects.count() <= SELECT_LIMIT:
+            return
+        field = self.fields["authorization"]
+        field.widget = forms.TextInput(attrs={"style": "text-transform: uppercase", "placeholder": "CODE"})
+        field.help_text = "Type the code of an OAuth2 authorization."
+        if self.data.get("authorization"):
+            self.data = self.data.copy()
+            self.data["authorization"] = clean_code_value(self.data["authorization"])
 
     def clean_extra_headers(self) -> str:
         value = self.cleaned_data.get("extra_headers", "")
