@@ -62,4 +62,8 @@ def paginate_without_count(request: HttpRequest, queryset: QuerySet, per_page: i
     except ValueError:
         number = 1
     start = (number - 1) * per_page
-    return CheapPage(list(queryset[start : start + per_page + 1]), number, per_page)
+    # Skip rows by primary key alone (an index walk), then load the page's rows and their joins:
+    # with OFFSET on the full query the database would join every skipped row too.
+    ids = list(queryset.values_list("pk", flat=True)[start : start + per_page + 1])
+    rows = {row.pk: row for row in queryset.filter(pk__in=ids)}
+    return CheapPage([rows[pk] for pk in ids if pk in rows], number, per_page)

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
 from oauth2_auth import flows
 from oauth2_auth.fields import DecryptionError
 from oauth2_auth.models import Authorization, EventKind, GrantType, TokenEvent, TokenState
+from oauth2_auth.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -123,26 +125,63 @@ def renew(
     if margin is None:
         margin = settings.CONNECTIT_REFRESH_MARGIN
     asked_at = timezone.now()
-    # Threads of one process queue here rather than on the database lock: the first renews,
-    # the rest find its token with a plain read instead of each taking the write lock in turn.
-    with _process_lock(code.upper()):
-        if not force:
-            record = _fast_record(code)
-            if _already_renewed(record, force=False, stale_token=stale_token, margin=margin):
-                return record.access_token
-        return _renew_across_processes(code, trigger, force, stale_token, margin, asked_at)
+    # Threads of one process share one renewal in memory: only the leader touches the database
+    # (and so takes its lock); the others wait for its outcome without even a connection.
+    return _in_process.share(
+        (code.upper(), force),
+        lambda: _renew_across_processes(code, trigger, force, stale_token, margin, asked_at),
+    )
 
 
-_process_locks: dict[str, threading.Lock] = {}
-_process_locks_guard = threading.Lock()
-
-
-def _process_lock(code: str) -> threading.Lock:
-    with _process_locks_guard:
-        return _process_locks.setdefault(code, threading.Lock())
+_in_process = SingleFlight()
 
 
 def _renew_across_processes(
+    code: str, trigger: Trigger, force: bool, stale_token: str | None, margin: int, asked_at: datetime
+) -> str:
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
+        return _with_sqlite_write_lock(
+            lambda: _renew_locked_or_reuse(code, trigger, force, stale_token, margin, asked_at),
+            lambda: _reuse_if_renewed(code, force, stale_token, margin),
+        )
+    return _renew_locked_or_reuse(code, trigger, force, stale_token, margin, asked_at)
+
+
+def _reuse_if_renewed(code: str, force: bool, stale_token: str | None, margin: int) -> str | None:
+    record = _fast_record(code)
+    if _already_renewed(record, force=force, stale_token=stale_token, margin=margin):
+        return record.access_token
+    return None
+
+
+def _with_sqlite_write_lock(locked: Callable[[], str], meanwhile: Callable[[], str | None]) -> str:
+    """Take SQLite's write lock by polling every few milliseconds, reading meanwhile.
+
+    SQLite's own busy handler sleeps up to 100 ms between tries, so a process waiting on a
+    200 ms token request would often wake long after the token arrived. Here a waiter checks
+    (a read, which WAL allows during a write) whether the token it waits for is there yet.
+    """
+    patient = int(connection.settings_dict["OPTIONS"].get("timeout", 30) * 1000)
+    deadline = time.monotonic() + patient / 1000
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout = 5")
+    try:
+        while True:
+            try:
+                return locked()
+            except OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            reused = meanwhile()
+            if reused is not None:
+                return reused
+            time.sleep(0.005)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {patient}")
+
+
+def _renew_locked_or_reuse(
     code: str, trigger: Trigger, force: bool, stale_token: str | None, margin: int, asked_at: datetime
 ) -> str:
     failure: TokenError | None = None
