@@ -14,6 +14,7 @@ from zeep.plugins import HistoryPlugin
 from zeep.wsdl.bindings import Soap11Binding, Soap12Binding
 
 from tests.provider.fixtures import CC_CLIENT_ID, CC_CLIENT_SECRET
+from tests.servers import free_port
 from tests.soap_server import fixtures as soap_fixtures
 from tests.soap_server.fixtures import TNS, UNAUTHORIZED_MESSAGE
 
@@ -335,7 +336,7 @@ def test_test_controls_need_no_token_and_other_paths_are_404(soap_server):
 
 def test_it_answers_503_when_the_provider_cannot_be_asked():
     # A 401 here would send clients off to refresh a token that may be fine.
-    nobody_listens = f"http://127.0.0.1:{soap_fixtures._free_port()}/o/introspect/"
+    nobody_listens = f"http://127.0.0.1:{free_port()}/o/introspect/"
     with soap_fixtures.run_soap_server(nobody_listens) as server:
         response = requests.get(server.wsdl11_url, headers=bearer("any-token"), timeout=TIMEOUT)
 

@@ -7,13 +7,6 @@ app's test database and works with or without pytest-django.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,15 +31,13 @@ from tests.provider.constants import (  # noqa: F401  (re-exported for tests)
     PASSWORD,
     USERNAME,
 )
+from tests.servers import ServerError, run_server
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10  # seconds, for every request to the provider
-START_TIMEOUT = 30
-STOP_TIMEOUT = 10
 
 
-class ProviderError(RuntimeError):
-    """The provider did not start, or a consent step did not go as expected."""
+# A provider that does not start, or a consent step that does not go as expected.
+ProviderError = ServerError
 
 
 @dataclass(frozen=True)
@@ -188,51 +179,11 @@ def _form_fields(html: str, form_id: str) -> dict[str, str]:
 # --- process management ---------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_env(db_path: Path, access_token_seconds: int | None) -> dict[str, str]:
-    env = dict(os.environ)
-    env[ENV_DB_PATH] = str(db_path)
-    env["DJANGO_SETTINGS_MODULE"] = "tests.provider.settings"
-    env["PYTHONUNBUFFERED"] = "1"
+    env = {ENV_DB_PATH: str(db_path), "DJANGO_SETTINGS_MODULE": "tests.provider.settings"}
     if access_token_seconds is not None:
         env[ENV_ACCESS_TOKEN_SECONDS] = str(access_token_seconds)
     return env
-
-
-def _wait_until_up(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ProviderError(f"provider exited with {process.returncode}:\n{_tail(log_path)}")
-        try:
-            requests.get(f"{base_url}/test/stats/", timeout=1).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise ProviderError(f"provider not up after {START_TIMEOUT}s:\n{_tail(log_path)}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # SIGTERM to the gunicorn master: graceful, about 2 s
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The master leads its own process group (start_new_session), so this also
-        # reaches a worker that hangs; nothing outside what we started.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return text[-limit:] or "(no output)"
 
 
 @contextmanager
@@ -242,26 +193,9 @@ def run_provider(access_token_seconds: int | None = None) -> Iterator[ProviderSe
     ``access_token_seconds`` overrides the lifetime; by default the server uses
     $PROVIDER_ACCESS_TOKEN_SECONDS or 300.
     """
-    with tempfile.TemporaryDirectory(prefix="oauth-provider-") as tmp:
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log_path = Path(tmp) / "server.log"
-        command = [sys.executable, "-m", "tests.provider.serve", f"127.0.0.1:{port}"]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                env=_server_env(Path(tmp) / "provider.sqlite3", access_token_seconds),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait_until_up(process, base_url, log_path)
-            yield ProviderServer(base_url=base_url, pid=process.pid, log_path=log_path)
-        finally:
-            _stop(process)
+    env_for = lambda tmp: _server_env(tmp / "provider.sqlite3", access_token_seconds)  # noqa: E731
+    with run_server("tests.provider.serve", env_for) as started:
+        yield ProviderServer(base_url=started.base_url, pid=started.pid, log_path=started.log_path)
 
 
 @pytest.fixture(scope="session")

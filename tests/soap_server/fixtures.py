@@ -7,13 +7,6 @@ bearer token is checked through that provider's introspection endpoint).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +16,7 @@ import pytest
 import requests
 
 from tests.provider.constants import INTROSPECTOR_CLIENT_ID, INTROSPECTOR_CLIENT_SECRET
+from tests.servers import ServerError, run_server
 from tests.soap_server.app import (
     ENV_INTROSPECT_CLIENT_ID,
     ENV_INTROSPECT_CLIENT_SECRET,
@@ -31,14 +25,8 @@ from tests.soap_server.app import (
 )
 from tests.soap_server.service import TNS  # noqa: F401  (re-exported for tests)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 10  # seconds, for every request to the server's test controls
-START_TIMEOUT = 30
-STOP_TIMEOUT = 10
-
-
-class SoapServerError(RuntimeError):
-    """The SOAP server did not start."""
+SoapServerError = ServerError  # what a failed start raises
 
 
 @dataclass(frozen=True)
@@ -78,75 +66,19 @@ class SoapServer:
         return response.json()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _server_env(introspect_url: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env[ENV_INTROSPECT_URL] = introspect_url
-    env[ENV_INTROSPECT_CLIENT_ID] = INTROSPECTOR_CLIENT_ID
-    env[ENV_INTROSPECT_CLIENT_SECRET] = INTROSPECTOR_CLIENT_SECRET
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def _wait_until_up(process: subprocess.Popen, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SoapServerError(f"SOAP server exited with {process.returncode}:\n{_tail(log_path)}")
-        try:
-            requests.get(f"{base_url}/test/stats/", timeout=1).raise_for_status()
-            return
-        except requests.RequestException:
-            time.sleep(0.05)
-    raise SoapServerError(f"SOAP server not up after {START_TIMEOUT}s:\n{_tail(log_path)}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is not None:
-        return
-    process.terminate()  # SIGTERM to the gunicorn master: graceful, at most ~1 s
-    try:
-        process.wait(STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        # The master leads its own process group (start_new_session), so this also reaches
-        # a worker that hangs, and nothing we did not start.
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(STOP_TIMEOUT)
-
-
-def _tail(path: Path, limit: int = 4000) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return text[-limit:] or "(no output)"
+    return {
+        ENV_INTROSPECT_URL: introspect_url,
+        ENV_INTROSPECT_CLIENT_ID: INTROSPECTOR_CLIENT_ID,
+        ENV_INTROSPECT_CLIENT_SECRET: INTROSPECTOR_CLIENT_SECRET,
+    }
 
 
 @contextmanager
 def run_soap_server(introspect_url: str) -> Iterator[SoapServer]:
     """Start the SOAP server checking tokens at ``introspect_url``; stop it on exit."""
-    with tempfile.TemporaryDirectory(prefix="soap-server-") as tmp:
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        log_path = Path(tmp) / "server.log"
-        command = [sys.executable, "-m", "tests.soap_server.serve", f"127.0.0.1:{port}"]
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO_ROOT,
-                env=_server_env(introspect_url),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
-            _wait_until_up(process, base_url, log_path)
-            yield SoapServer(base_url=base_url, pid=process.pid, log_path=log_path)
-        finally:
-            _stop(process)
+    with run_server("tests.soap_server.serve", lambda tmp: _server_env(introspect_url)) as started:
+        yield SoapServer(base_url=started.base_url, pid=started.pid, log_path=started.log_path)
 
 
 @pytest.fixture(scope="session")
