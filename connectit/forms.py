@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.db import models
+from django.utils.text import capfirst
 
 from oauth2_auth.fields import is_stored
 
@@ -29,7 +30,7 @@ class SecretFieldsMixin:
             model_field = self.instance._meta.get_field(name)
             stored = is_stored(self.instance, name)
             self.fields[name] = forms.CharField(
-                label=model_field.verbose_name.capitalize(),
+                label=capfirst(model_field.verbose_name),
                 required=False,
                 strip=False,
                 widget=forms.PasswordInput(

@@ -70,8 +70,7 @@ def validate_templated_url(value: str) -> None:
     """
     if not value:
         return
-    origin_end = value.find("/", value.find("//") + 2) if "//" in value else len(value)
-    origin = value if origin_end == -1 else value[:origin_end]
+    origin = re.match(r"^[^/?#]*(//[^/?#]*)?", value).group(0)  # scheme://host:port
     if "{" in origin or "}" in origin:
         raise ValidationError(
             "Placeholders may appear in the path and query only, not in the scheme or host.",

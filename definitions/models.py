@@ -68,7 +68,8 @@ class Definition(models.Model):
         "endpoint URL",
         max_length=2000,
         validators=[validate_templated_url],
-        help_text="{name} placeholders are filled from the run's parameters (URL-encoded).",
+        help_text="{name} placeholders are filled from the run's parameters (URL-encoded). "
+        "For SOAP in WSDL mode this is the service address called (it overrides the WSDL's).",
     )
     active = models.BooleanField(default=True)
     timeout = models.PositiveIntegerField(
@@ -113,7 +114,9 @@ class Definition(models.Model):
     )
 
     # SOAP
-    soap_version = models.CharField(max_length=3, choices=SoapVersion.choices, default=SoapVersion.SOAP11)
+    soap_version = models.CharField(
+        "SOAP version", max_length=3, choices=SoapVersion.choices, default=SoapVersion.SOAP11
+    )
     soap_mode = models.CharField("SOAP mode", max_length=8, choices=SoapMode.choices, default=SoapMode.WSDL)
     wsdl_url = models.CharField("WSDL URL", max_length=2000, blank=True, validators=[validate_templated_url])
     operation = models.CharField(max_length=200, blank=True)

@@ -184,7 +184,8 @@ def find_binding(client, version: str):
 
 def list_operations(definition: Definition, caller: Caller) -> list[str]:
     """Operation names of the definition's SOAP version, read from its WSDL."""
-    transport = CallerTransport(caller, None, definition.wsdl_url)
+    # A WSDL URL with placeholders cannot be read without a run's parameters: say so, send nothing.
+    transport = CallerTransport(caller, None, fill(definition.wsdl_url, {}, url_escape))
     binding = find_binding(load_client(transport), definition.soap_version)
     return sorted(binding._operations)
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -14,6 +16,7 @@ from definitions.calls import Caller, RunFailed
 from definitions.forms import DefinitionForm, RunForm
 from definitions.models import Definition, Direction, Outcome, Run, RunPage
 from definitions.payload import download_name, payload_chunks
+from definitions.templating import MissingParameters
 from oauth2_auth.tokens import Trigger
 
 _sensitive = sensitive_post_parameters("auth_password", "bearer_token", "api_key_value")
@@ -29,6 +32,7 @@ RUN_LIST_FIELDS = (
     "outcome",
     "http_status",
     "pages",
+    "message",
 )
 
 
@@ -100,7 +104,7 @@ def read_operations(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Definition, pk=pk)
     try:
         operations = soap.list_operations(record, Caller(record, Trigger.user(request.user)))
-    except RunFailed as exc:
+    except (RunFailed, MissingParameters) as exc:
         messages.error(request, f"Could not read operations: {exc}")
     else:
         record.wsdl_operations = operations
@@ -142,7 +146,14 @@ def run_list(request: HttpRequest) -> HttpResponse:
     if outcome in Outcome.values:
         runs = runs.filter(outcome=outcome)
     page = pages.paginate_without_count(request, runs.order_by("-started_at", "-id"))
-    context = {"page": page, "code": code, "outcome": outcome, "outcomes": Outcome.choices}
+    filters = urlencode({key: value for key, value in (("definition", code), ("outcome", outcome)) if value})
+    context = {
+        "page": page,
+        "code": code,
+        "outcome": outcome,
+        "outcomes": Outcome.choices,
+        "extra_query": f"{filters}&" if filters else "",
+    }
     return render(request, "definitions/run_list.html", context)
 
 

@@ -17,6 +17,7 @@ from oauth2_auth.models import Authorization
 from oauth2_auth.tokens import TokenError, Trigger
 
 EVENTS_SHOWN = 20
+USED_BY_SHOWN = 50
 # What the list's status badge needs; the token ciphertext is loaded but never decrypted.
 LIST_FIELDS = (
     "id",
@@ -91,14 +92,15 @@ def authorization_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
     # Deleting would leave definitions without a token; the database refuses it too (PROTECT).
-    used_by = list(record.definitions.order_by("code").values_list("code", flat=True)[:50])
+    used_by = list(record.definitions.order_by("code").values_list("code", flat=True)[: USED_BY_SHOWN + 1])
     if request.method == "POST" and not used_by:
         record.delete()
         messages.success(request, f"Authorization {record.code} was deleted.")
         return redirect("oauth2_auth:list")
     if request.method == "POST":
         messages.error(request, f"Authorization {record.code} is used by definitions and was not deleted.")
-    context = {"record": record, "used_by": used_by}
+    more = record.definitions.count() - USED_BY_SHOWN if len(used_by) > USED_BY_SHOWN else 0
+    context = {"record": record, "used_by": used_by[:USED_BY_SHOWN], "more": more}
     return render(request, "oauth2_auth/authorization_confirm_delete.html", context)
 
 
