@@ -97,3 +97,25 @@ def test_settings_generate_private_key_files_on_first_run(tmp_path) -> None:
     assert result.stdout.strip() == "False"  # DEBUG is off unless set
     for name in ("secret_key", "encryption_key"):
         assert stat.S_IMODE((tmp_path / "var" / name).stat().st_mode) == 0o600
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "CONNECTIT_VAR_DIR": str(tmp_path / "var"),
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 30 + "production-only-secret-key-for-the-check-0123456789",
+        "CONNECTIT_PUBLIC_URL": "https://connectit.example.com",
+    }
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    # Only the two HSTS options stay off by default: they bind every subdomain and the browsers'
+    # preload list, a choice for the site's owner (SECURE_HSTS_INCLUDE_SUBDOMAINS/_PRELOAD).
+    reported = {line.split()[1] for line in result.stderr.splitlines() if line.startswith("?: (")}
+    assert reported == {"(security.W005)", "(security.W021)"}, result.stderr
