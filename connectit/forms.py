@@ -69,3 +69,10 @@ class SecretFieldsMixin:
 
 def _placeholder(stored: bool) -> str:
     return "•••••••• (stored)" if stored else "not set"
+
+
+def tab_fields(tabs: tuple, secret_fields: tuple[str, ...]) -> tuple[str, ...]:
+    """The model fields a tabbed form edits: every field its tabs list, less the write-only
+    secrets (and their clear boxes), which SecretFieldsMixin adds itself."""
+    skip = set(secret_fields) | {f"{name}_clear" for name in secret_fields}
+    return tuple(name for _tab, _label, names, _when in tabs for name in names if name not in skip)

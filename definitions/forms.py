@@ -6,7 +6,7 @@ from typing import Any
 from django import forms
 from lxml import etree
 
-from connectit.forms import SecretFieldsMixin
+from connectit.forms import SecretFieldsMixin, tab_fields
 from connectit.validators import PLACEHOLDER
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
 from definitions.templating import HEADER_NAME, RESERVED_HEADERS, parse_headers
@@ -33,59 +33,64 @@ class AuthorizationChoiceField(forms.ModelChoiceField):
         return f"{obj.code} — {obj.environment}" if obj.environment else obj.code
 
 
-class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
-    secret_fields = ("auth_password", "bearer_token", "api_key_value")
+SECRET_FIELDS = ("auth_password", "bearer_token", "api_key_value")
+# (tab id, label, fields, shown when "field=value"), rendered in order by templates/_form_tabs.html;
+# the model fields the form edits are read from here too.
+TABS = (
+    (
+        "general",
+        "General",
+        (
+            "code",
+            "description",
+            "kind",
+            "direction",
+            "endpoint_url",
+            "timeout",
+            "active",
+            "extra_headers",
+        ),
+        "",
+    ),
+    ("auth", "Authorization", ("auth_type", *AUTH_FIELDS), ""),
+    (
+        "rest",
+        "REST",
+        (
+            "http_method",
+            "content_type",
+            "accept",
+            "body_template",
+            "paging",
+            "page_start",
+            "items_property",
+            "total_pages_property",
+            "next_link_property",
+            "max_pages",
+        ),
+        "kind=rest",
+    ),
+    (
+        "soap",
+        "SOAP",
+        (
+            "soap_version",
+            "soap_mode",
+            "wsdl_url",
+            "operation",
+            "parameters_json",
+            "soap_action",
+            "envelope_template",
+        ),
+        "kind=soap",
+    ),
+)
 
-    # (tab id, label, fields, shown when "field=value"); rendered by templates/_form_tabs.html.
-    tabs = (
-        (
-            "general",
-            "General",
-            (
-                "code",
-                "description",
-                "kind",
-                "direction",
-                "endpoint_url",
-                "timeout",
-                "active",
-                "extra_headers",
-            ),
-            "",
-        ),
-        ("auth", "Authorization", ("auth_type", *AUTH_FIELDS), ""),
-        (
-            "rest",
-            "REST",
-            (
-                "http_method",
-                "content_type",
-                "accept",
-                "body_template",
-                "paging",
-                "page_start",
-                "items_property",
-                "total_pages_property",
-                "next_link_property",
-                "max_pages",
-            ),
-            "kind=rest",
-        ),
-        (
-            "soap",
-            "SOAP",
-            (
-                "soap_version",
-                "soap_mode",
-                "wsdl_url",
-                "operation",
-                "parameters_json",
-                "soap_action",
-                "envelope_template",
-            ),
-            "kind=soap",
-        ),
-    )
+
+class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = SECRET_FIELDS
+
+    tabs = TABS
     field_show_when = {
         **{name: f"auth_type={kind}" for name, kind in AUTH_FIELDS.items()},
         "wsdl_url": "soap_mode=wsdl",
@@ -107,37 +112,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Definition
-        fields = (
-            "code",
-            "description",
-            "kind",
-            "direction",
-            "endpoint_url",
-            "active",
-            "timeout",
-            "extra_headers",
-            "auth_type",
-            "auth_username",
-            "api_key_header",
-            "authorization",
-            "http_method",
-            "body_template",
-            "content_type",
-            "accept",
-            "paging",
-            "page_start",
-            "items_property",
-            "total_pages_property",
-            "next_link_property",
-            "max_pages",
-            "soap_version",
-            "soap_mode",
-            "wsdl_url",
-            "operation",
-            "parameters_json",
-            "soap_action",
-            "envelope_template",
-        )
+        fields = tab_fields(TABS, SECRET_FIELDS)
         widgets = {
             "extra_headers": forms.Textarea(
                 attrs={"rows": 3, "placeholder": "If-Match: *\nX-Tenant: contoso"}

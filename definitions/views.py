@@ -11,6 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from connectit import pages
+from connectit.records import edit_record
 from definitions import runner, soap
 from definitions.calls import Caller, RunFailed
 from definitions.forms import DefinitionForm, RunForm
@@ -59,12 +60,7 @@ def _render_form(request: HttpRequest, form: DefinitionForm, record: Definition 
 @permission_required("definitions.add_definition", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def definition_create(request: HttpRequest) -> HttpResponse:
-    form = DefinitionForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        record = form.save()
-        messages.success(request, f"Definition {record.code} was created.")
-        return redirect("definitions:detail", pk=record.pk)
-    return _render_form(request, form, None)
+    return _edit(request, None)
 
 
 @_sensitive
@@ -72,18 +68,19 @@ def definition_create(request: HttpRequest) -> HttpResponse:
 @_view
 @require_http_methods(["GET", "POST"])
 def definition_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    record = get_object_or_404(Definition, pk=pk)
-    if request.method == "POST":
-        if not request.user.has_perm("definitions.change_definition"):
-            return HttpResponse("You may view but not change definitions.", status=403)
-        form = DefinitionForm(request.POST, instance=record)
-        if form.is_valid():
-            form.save()
-            messages.success(request, f"Definition {record.code} was saved.")
-            return redirect("definitions:detail", pk=record.pk)
-    else:
-        form = DefinitionForm(instance=record)
-    return _render_form(request, form, record)
+    return _edit(request, get_object_or_404(Definition, pk=pk))
+
+
+def _edit(request: HttpRequest, record: Definition | None) -> HttpResponse:
+    return edit_record(
+        request,
+        record,
+        lambda data, instance: DefinitionForm(data, instance=instance),
+        lambda form: _render_form(request, form, record),
+        noun="Definition",
+        change_permission="definitions.change_definition",
+        detail_url="definitions:detail",
+    )
 
 
 @permission_required("definitions.delete_definition", raise_exception=True)

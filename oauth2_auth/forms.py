@@ -4,7 +4,7 @@ from typing import Any
 
 from django import forms
 
-from connectit.forms import SecretFieldsMixin
+from connectit.forms import SecretFieldsMixin, tab_fields
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType
 
 # Fields that only mean something for the authorization-code grant; the page hides them
@@ -17,59 +17,44 @@ def clean_code_value(value: str) -> str:
     return (value or "").strip().upper()
 
 
-class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
-    secret_fields = ("client_secret",)
-
-    # (tab id, label, field names, shown when "field=value"); templates/_form_tabs.html renders
-    # them in this order. Bearer Token is read-only and rendered by the record's template.
-    tabs = (
+SECRET_FIELDS = ("client_secret",)
+# (tab id, label, fields, shown when "field=value"), rendered in order by templates/_form_tabs.html;
+# the model fields the form edits are read from here too.
+TABS = (
+    (
+        "general",
+        "General",
+        ("code", "environment", "grant_type", "token_url", "token_method", "resource_url", "scope"),
+        "",
+    ),
+    (
+        "credentials",
+        "Credentials",
         (
-            "general",
-            "General",
-            ("code", "environment", "grant_type", "token_url", "token_method", "resource_url", "scope"),
-            "",
-        ),
-        (
-            "credentials",
-            "Credentials",
-            (
-                "client_id",
-                "client_secret",
-                "credential_type",
-                "client_secret_clear",
-                "content_type",
-                "access_token_property",
-                "expires_in_property",
-                "refresh_token_property",
-            ),
-            "",
-        ),
-        ("authcode", "Authorization Code", AUTH_CODE_FIELDS, "grant_type=authorization_code"),
-    )
-    field_show_when: dict[str, str] = {}
-
-    class Meta:
-        model = Authorization
-        fields = (
-            "code",
-            "environment",
-            "grant_type",
             "client_id",
-            "auth_url",
-            "auth_method",
-            "redirect_url",
-            "issuer",
-            "use_pkce",
-            "token_url",
-            "token_method",
-            "resource_url",
-            "scope",
+            "client_secret",
             "credential_type",
+            "client_secret_clear",
             "content_type",
             "access_token_property",
             "expires_in_property",
             "refresh_token_property",
-        )
+        ),
+        "",
+    ),
+    ("authcode", "Authorization Code", AUTH_CODE_FIELDS, "grant_type=authorization_code"),
+)
+
+
+class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
+    secret_fields = SECRET_FIELDS
+
+    tabs = TABS  # the Bearer Token tab is read-only: the record's template renders it
+    field_show_when: dict[str, str] = {}
+
+    class Meta:
+        model = Authorization
+        fields = tab_fields(TABS, SECRET_FIELDS)
         widgets = {
             "scope": forms.TextInput(),
             "code": forms.TextInput(attrs={"autofocus": True, "style": "text-transform: uppercase"}),

@@ -11,6 +11,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from connectit import pages
+from connectit.records import edit_record
 from oauth2_auth import consent, flows, tokens
 from oauth2_auth.forms import AUTH_CODE_FIELDS, AuthorizationForm
 from oauth2_auth.models import Authorization
@@ -60,12 +61,7 @@ def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authoriz
 @permission_required("oauth2_auth.add_authorization", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def authorization_create(request: HttpRequest) -> HttpResponse:
-    form = AuthorizationForm(request.POST or None, callback_url=callback_url(request))
-    if request.method == "POST" and form.is_valid():
-        record = form.save()
-        messages.success(request, f"Authorization {record.code} was created.")
-        return redirect("oauth2_auth:detail", pk=record.pk)
-    return _render_form(request, form, None)
+    return _edit(request, None)
 
 
 @_sensitive
@@ -73,18 +69,19 @@ def authorization_create(request: HttpRequest) -> HttpResponse:
 @permission_required("oauth2_auth.view_authorization", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def authorization_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    record = get_object_or_404(Authorization, pk=pk)
-    if request.method == "POST":
-        if not request.user.has_perm("oauth2_auth.change_authorization"):
-            return HttpResponse("You may view but not change authorizations.", status=403)
-        form = AuthorizationForm(request.POST, instance=record, callback_url=callback_url(request))
-        if form.is_valid():
-            form.save()
-            messages.success(request, f"Authorization {record.code} was saved.")
-            return redirect("oauth2_auth:detail", pk=record.pk)
-    else:
-        form = AuthorizationForm(instance=record, callback_url=callback_url(request))
-    return _render_form(request, form, record)
+    return _edit(request, get_object_or_404(Authorization, pk=pk))
+
+
+def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
+    return edit_record(
+        request,
+        record,
+        lambda data, instance: AuthorizationForm(data, instance=instance, callback_url=callback_url(request)),
+        lambda form: _render_form(request, form, record),
+        noun="Authorization",
+        change_permission="oauth2_auth.change_authorization",
+        detail_url="oauth2_auth:detail",
+    )
 
 
 @permission_required("oauth2_auth.delete_authorization", raise_exception=True)

@@ -1,0 +1,33 @@
+"""The create/edit flow that authorizations and definitions share."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.contrib import messages
+from django.db import models
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect
+
+
+def edit_record(
+    request: HttpRequest,
+    record: models.Model | None,
+    make_form: Callable[[QueryDict | None, models.Model | None], forms.ModelForm],
+    render_form: Callable[[forms.ModelForm], HttpResponse],
+    *,
+    noun: str,
+    change_permission: str,
+    detail_url: str,
+) -> HttpResponse:
+    """GET shows the form; a valid POST saves and goes to the record's page; an invalid one
+    shows the form again with what was typed (never the secrets). ``record`` None creates."""
+    if request.method == "POST" and record is not None and not request.user.has_perm(change_permission):
+        return HttpResponse(f"You may view but not change {noun.lower()}s.", status=403)
+    form = make_form(request.POST if request.method == "POST" else None, record)
+    if request.method == "POST" and form.is_valid():
+        saved = form.save()
+        messages.success(request, f"{noun} {saved.code} was {'saved' if record else 'created'}.")
+        return redirect(detail_url, pk=saved.pk)
+    return render_form(form)
