@@ -29,19 +29,35 @@ class Command(BaseCommand):
             expiry = record.effective_expiry
             if expiry is None or expiry > deadline:
                 continue
-            try:
-                # margin, not force: a second cron host running at the same time finds the
-                # token already renewed and sends no request.
-                tokens.renew(record.code, trigger=trigger, margin=margin)
-            except tokens.TokenError as exc:
+            error = self._renew(record, trigger, margin)
+            if error:
                 failed += 1
-                self.stderr.write(f"FAILED {exc}")
+                self.stderr.write(f"FAILED {record.code}: {error}")
             else:
                 refreshed += 1
                 self.stdout.write(f"refreshed {record.code}")
         self.stdout.write(f"{refreshed} refreshed, {failed} failed.")
         if failed:
             raise CommandError(f"{failed} token refresh(es) failed.", returncode=1)
+
+    def _renew(self, record: Authorization, trigger: tokens.Trigger, margin: int) -> str:
+        """The error of a failed renewal, or "" when it worked."""
+        started = timezone.now()
+        try:
+            # margin, not force: a second cron host running at the same time finds the token
+            # already renewed and sends no request.
+            tokens.renew(record.code, trigger=trigger, margin=margin)
+        except tokens.TokenError as exc:
+            return str(exc)
+        # A failure while the old token still works hands callers the old token; cron must
+        # still hear about it.
+        after = Authorization.objects.only("token_state", "last_error", "updated_at").get(pk=record.pk)
+        if (
+            after.token_state in (TokenState.FAILED, TokenState.CONSENT_REQUIRED)
+            and after.updated_at >= started
+        ):
+            return after.last_error
+        return ""
 
     def _candidates(self):
         # Only records that hold a token; one waiting for consent needs a person, not cron.
