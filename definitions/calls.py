@@ -39,6 +39,14 @@ class RunFailed(Exception):
 
 
 def check_status(response: http.Response) -> None:
+    if 300 <= response.status < 400:
+        # Redirects are not followed: the request carries credentials, and the next hop is the
+        # administrator's decision, not the server's.
+        where = http.host_of(response.headers.get("location", "")) or "elsewhere"
+        raise RunFailed(
+            f"The endpoint answered HTTP {response.status}, a redirect to {where}; "
+            "put the address it redirects to in the definition."
+        )
     if response.status >= 400:
         raise RunFailed(f"The endpoint answered HTTP {response.status}.")
 

@@ -931,3 +931,15 @@ def test_the_command_refuses_an_inactive_definition(db, api) -> None:
     with pytest.raises(CommandError, match=r"^Definition CUSTOMERS is not active\.$"):
         call_command("run_definition", "CUSTOMERS", stdout=StringIO())
     assert Run.objects.count() == 0
+
+
+def test_it_does_not_follow_a_redirect_with_credentials(api, db) -> None:
+    record = make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER)
+    api.get(f"{API}/customers", status=302, headers={"Location": "https://elsewhere.example.net/items"})
+    result = go(record)
+    assert result.outcome == Outcome.FAILED
+    assert result.message == (
+        "The endpoint answered HTTP 302, a redirect to elsewhere.example.net; "
+        "put the address it redirects to in the definition."
+    )
+    assert len(api.calls) == 1
