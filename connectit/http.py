@@ -9,10 +9,12 @@ carry secrets in their query string (a GET token endpoint), so they never reach 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from django.conf import settings
 
 USER_AGENT = "ConnectIT-OAuth2/1.0"
@@ -71,11 +73,14 @@ def send(
     """
     timeout = timeout or settings.CONNECTIT_HTTP_TIMEOUT
     host = host_of(url)
+    # requests' timeout bounds each connect and each read; a server trickling bytes would pass
+    # both forever, so the whole answer gets the same limit as a deadline.
+    deadline = time.monotonic() + timeout
     try:
         with session().request(
             method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
         ) as answer:
-            content, truncated = _read_capped(answer, max_bytes, host, truncate)
+            content, truncated = _read_capped(answer, max_bytes, host, truncate, deadline)
             return Response(
                 status=answer.status_code,
                 headers={k.lower(): v for k, v in answer.headers.items()},
@@ -84,18 +89,25 @@ def send(
                 url=answer.url,
                 truncated=truncated,
             )
-    except requests.Timeout:
+    except (requests.Timeout, urllib3.exceptions.TimeoutError):
         raise HttpError(f"{host} did not answer within {timeout:g} seconds.") from None
     except requests.ConnectionError as exc:
         raise HttpError(f"Could not connect to {host} ({_reason(exc)}).") from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        # Reading the body goes to urllib3 directly (see _read_capped), so its errors land here.
         raise HttpError(f"The request to {host} failed ({type(exc).__name__}).") from None
 
 
-def _read_capped(answer: requests.Response, max_bytes: int, host: str, truncate: bool) -> tuple[bytes, bool]:
+def _read_capped(
+    answer: requests.Response, max_bytes: int, host: str, truncate: bool, deadline: float
+) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
-    for chunk in answer.iter_content(chunk_size=65536):
+    # read1 returns what one receive brought, so the deadline is checked as bytes trickle in
+    # (iter_content would block until a whole chunk had arrived).
+    while chunk := answer.raw.read1(65536, decode_content=True):
+        if time.monotonic() > deadline:
+            raise requests.Timeout()
         size += len(chunk)
         if size > max_bytes:
             if not truncate:
