@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
@@ -30,8 +30,6 @@ class Response:
     status: int
     headers: dict[str, str]
     content: bytes
-    elapsed_ms: float
-    url: str = field(repr=False, default="")
     truncated: bool = False
 
     @property
@@ -85,8 +83,6 @@ def send(
                 status=answer.status_code,
                 headers={k.lower(): v for k, v in answer.headers.items()},
                 content=content,
-                elapsed_ms=answer.elapsed.total_seconds() * 1000,
-                url=answer.url,
                 truncated=truncated,
             )
     except (requests.Timeout, urllib3.exceptions.TimeoutError):

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
 from lxml import etree
+from requests.structures import CaseInsensitiveDict
 
 from connectit import http
 from definitions.calls import Caller, RunFailed, check_status
@@ -254,8 +256,7 @@ class CallerTransport:
         raise RunFailed("SOAP over HTTP GET is not supported.")
 
     def settings(self, timeout=None):
-        from contextlib import nullcontext
-
+        # zeep may narrow the timeout per operation; the Caller applies the definition's own.
         return nullcontext()
 
 
@@ -266,8 +267,6 @@ def _origin(url: str) -> tuple[str, str]:
 
 def _as_requests_response(response: http.Response, url: str) -> requests.Response:
     """zeep reads a requests.Response; build one from what the Caller read."""
-    from requests.structures import CaseInsensitiveDict
-
     result = requests.Response()
     result.status_code = response.status
     result._content = response.content

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from connectit import pages
 from connectit.records import edit_record
 from oauth2_auth import consent, flows, tokens
-from oauth2_auth.forms import AUTH_CODE_FIELDS, AuthorizationForm
+from oauth2_auth.forms import AuthorizationForm
 from oauth2_auth.models import Authorization
 from oauth2_auth.tokens import TokenError, Trigger
 
@@ -52,7 +52,7 @@ def authorization_list(request: HttpRequest) -> HttpResponse:
 
 def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authorization | None) -> HttpResponse:
     events = record.events.all()[:EVENTS_SHOWN] if record else []
-    context = {"form": form, "record": record, "events": events, "auth_code_fields": AUTH_CODE_FIELDS}
+    context = {"form": form, "record": record, "events": events}
     return render(request, "oauth2_auth/authorization_form.html", context)
 
 
