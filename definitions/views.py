@@ -99,10 +99,14 @@ def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def read_operations(request: HttpRequest, pk: int) -> HttpResponse:
     """Fetch the WSDL with the definition's authorization and keep its operation names."""
     record = get_object_or_404(Definition, pk=pk)
+    caller: Caller | None = None
     try:
-        operations = soap.list_operations(record, Caller(record, Trigger.user(request.user)))
+        caller = Caller(record, Trigger.user(request.user))
+        operations = soap.list_operations(record, caller)
     except (RunFailed, MissingParameters) as exc:
-        messages.error(request, f"Could not read operations: {exc}")
+        # Redacted like a run's message: an error may quote a URL or header that holds a secret.
+        text = caller.redact(str(exc)) if caller else str(exc)
+        messages.error(request, f"Could not read operations: {text}")
     else:
         record.wsdl_operations = operations
         record.save(update_fields=["wsdl_operations", "updated_at"])

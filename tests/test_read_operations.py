@@ -149,3 +149,27 @@ def test_a_wsdl_url_with_placeholders_is_not_fetched_literally(admin_client, db)
     body = text(response)
     assert "Could not read operations:" in body
     assert "tenant" in body.split("Could not read operations:", 1)[1].split("</div>", 1)[0]
+
+
+def test_a_failure_message_never_shows_the_credential(admin_client, db, monkeypatch) -> None:
+    from definitions.calls import RunFailed
+    from definitions.models import AuthType, Definition, Kind
+
+    record = Definition.objects.create(
+        code="WSDLSECRET",
+        kind=Kind.SOAP,
+        endpoint_url="https://erp.example.com/ws",
+        wsdl_url="https://erp.example.com/ws?wsdl",
+        auth_type=AuthType.BEARER,
+        bearer_token="bearer-secret-ZZZZ9999",
+    )
+
+    def quoting_failure(definition, caller):
+        caller.auth_headers()
+        raise RunFailed("server said: bad token bearer-secret-ZZZZ9999")
+
+    monkeypatch.setattr("definitions.soap.list_operations", quoting_failure)
+    response = admin_client.post(f"/definitions/{record.pk}/operations/", follow=True)
+    body = response.content.decode()
+    assert "Could not read operations: server said: bad token [redacted]" in body
+    assert "bearer-secret-ZZZZ9999" not in body
