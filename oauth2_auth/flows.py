@@ -8,13 +8,12 @@ the endpoint's host, the HTTP status, the response's property names and its ``er
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import secrets
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
-
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from connectit import http
 
@@ -80,7 +79,13 @@ def new_state() -> str:
 def new_pkce_pair() -> tuple[str, str]:
     """(code_verifier, S256 code_challenge) as RFC 7636 describes."""
     verifier = secrets.token_urlsafe(64)  # 86 characters, within the 43..128 allowed
-    return verifier, create_s256_code_challenge(verifier)
+    return verifier, s256_challenge(verifier)
+
+
+def s256_challenge(verifier: str) -> str:
+    """BASE64URL(SHA256(ASCII(code_verifier))) without padding (RFC 7636, section 4.2)."""
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
 def consent_params(

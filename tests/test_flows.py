@@ -700,6 +700,12 @@ def test_it_makes_an_s256_pkce_pair() -> None:
     assert len(challenge) == 43
 
 
+def test_its_s256_challenge_matches_the_rfc_7636_example() -> None:
+    # RFC 7636, Appendix B: a verifier and the challenge the standard gives for it.
+    verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+    assert flows.s256_challenge(verifier) == "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+
+
 def test_it_makes_a_new_pkce_pair_each_time() -> None:
     assert flows.new_pkce_pair() != flows.new_pkce_pair()
 
