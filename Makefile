@@ -1,32 +1,55 @@
-# `make run` and `make test` do all set-up on a fresh machine (Python 3.11 required).
+# `make run` and `make test` do all set-up on a fresh machine (Python 3.11 or newer required).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# xstatic-bootstrap is an sdist whose build needs pkg_resources, which setuptools 81 removed.
-BUILD_CONSTRAINTS := var/build-constraints.txt
+# pip is pinned: a new pip release must not change how a fresh machine installs (pip 26.2 stopped
+# applying PIP_CONSTRAINT to build environments, which broke every fresh install overnight).
+PIP_VERSION := 26.3
+PIP_STAMP := $(VENV)/.pip-$(PIP_VERSION)
+PIP := $(BIN)/python -m pip --quiet
 
-.PHONY: run test install install-dev lint format bench migrate
+.PHONY: run test install install-dev lint format bench migrate check-wheels python-version
 
-$(BIN)/python:
+python-version:
+	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' \
+	|| { echo "ConnectIT OAuth2 needs Python 3.11 or newer with its venv module, and found none" \
+	          "($(or $(PYTHON),no python3 on PATH))."; \
+	     echo "Install it (Debian/Ubuntu: apt-get install python3.11 python3.11-venv;" \
+	          "macOS: brew install python@3.11), or name one: make run PYTHON=/path/to/python3.11"; \
+	     exit 1; }
+
+$(BIN)/python: | python-version
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(BUILD_CONSTRAINTS):
-	mkdir -p var
-	echo 'setuptools<81' > $@
-
-$(VENV)/.installed: requirements.txt $(BIN)/python $(BUILD_CONSTRAINTS)
-	PIP_CONSTRAINT=$(CURDIR)/$(BUILD_CONSTRAINTS) $(BIN)/pip install --quiet -r requirements.txt
+$(PIP_STAMP): | $(BIN)/python
+	$(PIP) install pip==$(PIP_VERSION)
+	rm -f $(VENV)/.pip-*
 	touch $@
 
-$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
-	PIP_CONSTRAINT=$(CURDIR)/$(BUILD_CONSTRAINTS) $(BIN)/pip install --quiet -r requirements-dev.txt
+# Runtime packages come from wheels only: a source build on a user's machine is a failure
+# waiting for the next setuptools or pip release.
+$(VENV)/.installed: requirements.txt $(PIP_STAMP)
+	$(PIP) install --only-binary=:all: -r requirements.txt
+	touch $@
+
+# spyne (test-only) ships only a source distribution; its isolated build gets the pins in
+# requirements-build.txt.
+$(VENV)/.installed-dev: requirements-dev.txt requirements-build.txt $(VENV)/.installed
+	$(PIP) install --build-constraint requirements-build.txt -r requirements-dev.txt
 	touch $@
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
+
+# The runtime requirements install from wheels alone into an empty virtual environment.
+check-wheels: | python-version
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/python" -m pip --quiet install pip==$(PIP_VERSION) && \
+	"$$tmp/venv/bin/python" -m pip --quiet install --only-binary=:all: -r requirements.txt && \
+	echo "check-wheels: requirements.txt installs from wheels only (pip $(PIP_VERSION))"
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
@@ -42,7 +65,8 @@ run: migrate
 
 test: install-dev
 	$(BIN)/python manage.py check
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	# An in-memory database: the check must not create (or need) the embedded one.
+	DATABASE_URL=sqlite://:memory: $(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

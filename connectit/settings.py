@@ -5,15 +5,49 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import bootstrap_wrapper
 import dj_database_url
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from connectit import install
 from connectit.env import env_bool, env_int, env_list, env_str, new_secret_key, secret_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Generated keys and the embedded database live here; git-ignored.
-VAR_DIR = Path(env_str("CONNECTIT_VAR_DIR") or BASE_DIR / "var")
+# Generated keys and the embedded database live here (mode 0700); git-ignored.
+VAR_DIR = Path(env_str("CONNECTIT_VAR_DIR") or BASE_DIR / "var").resolve()
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'connectit.sqlite3'}"
+    try:
+        config = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config["OPTIONS"] = {
+            # Take the write lock when a transaction starts, so two writers never deadlock
+            # upgrading read locks; wait for it instead of failing at once.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env_int("CONNECTIT_SQLITE_TIMEOUT", 30, minimum=1),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DATABASES = {"default": _database()}
+# The SQLite file, or None for a database server (or SQLite in memory).
+_SQLITE_FILE = (
+    Path(DATABASES["default"]["NAME"]).resolve()
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    and DATABASES["default"]["NAME"] not in ("", ":memory:")
+    else None
+)
+# Before any key is read or generated: refuse a missing install, create or tighten its files.
+install.prepare(VAR_DIR, _SQLITE_FILE)
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY") or secret_file(VAR_DIR / "secret_key", new_secret_key)
@@ -79,29 +113,7 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
-    url = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'connectit.sqlite3'}"
-    try:
-        config = dj_database_url.parse(url)
-    except ValueError as exc:
-        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {exc}") from None
-    if config["ENGINE"] == "django.db.backends.sqlite3":
-        config["OPTIONS"] = {
-            # Take the write lock when a transaction starts, so two writers never deadlock
-            # upgrading read locks; wait for it instead of failing at once.
-            "transaction_mode": "IMMEDIATE",
-            "timeout": env_int("CONNECTIT_SQLITE_TIMEOUT", 30, minimum=1),
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        }
-    else:
-        config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
-        config["CONN_HEALTH_CHECKS"] = True
-    return config
-
-
-DATABASES = {"default": _database()}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+if _SQLITE_FILE is not None:
     # A file, not memory, so that threads and separate processes in the tests share the test
     # database the way gunicorn workers share the real one.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-connectit.sqlite3")}
@@ -127,16 +139,12 @@ STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 
-def _bootstrap_dir() -> str:
-    # xstatic-bootstrap ships Bootstrap's dist files, so pages work offline with no CDN.
-    import xstatic.pkg.bootstrap
-
-    return xstatic.pkg.bootstrap.BASE_DIR
-
-
-STATICFILES_DIRS = [BASE_DIR / "static", ("bootstrap", _bootstrap_dir())]
+# bootstrap-wrapper ships Bootstrap's dist files (css/, js/), so pages work offline with no CDN.
+STATICFILES_DIRS = [BASE_DIR / "static", ("bootstrap", str(bootstrap_wrapper.get_bootstrap_dir()))]
 # WhiteNoise serves straight from the finders, so no collectstatic step is needed to run.
 WHITENOISE_USE_FINDERS = True
+# Files served at the site's root, such as /favicon.ico, which browsers ask for on every page.
+WHITENOISE_ROOT = BASE_DIR / "static" / "root"
 WHITENOISE_AUTOREFRESH = DEBUG
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
@@ -180,7 +188,9 @@ CONNECTIT_CONSENT_TIMEOUT = env_int("CONNECTIT_CONSENT_TIMEOUT", 600, minimum=30
 def _encryption_keys() -> list[str]:
     keys = env_list("CONNECTIT_ENCRYPTION_KEYS")
     if not keys:
-        keys = [secret_file(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())]
+        key_file = VAR_DIR / "encryption_key"
+        install.key_may_be_generated(key_file, _SQLITE_FILE)
+        keys = [secret_file(key_file, lambda: Fernet.generate_key().decode())]
     for position, key in enumerate(keys, start=1):
         try:
             Fernet(key)
