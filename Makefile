@@ -44,12 +44,13 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # The runtime requirements install from wheels alone into an empty virtual environment.
+REQUIREMENTS ?= requirements.txt
 check-wheels: | python-version
 	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
 	$(PYTHON) -m venv "$$tmp/venv" && \
 	"$$tmp/venv/bin/python" -m pip --quiet install pip==$(PIP_VERSION) && \
-	"$$tmp/venv/bin/python" -m pip --quiet install --only-binary=:all: -r requirements.txt && \
-	echo "check-wheels: requirements.txt installs from wheels only (pip $(PIP_VERSION))"
+	"$$tmp/venv/bin/python" -m pip --quiet install --only-binary=:all: -r $(REQUIREMENTS) && \
+	echo "check-wheels: $(REQUIREMENTS) installs from wheels only (pip $(PIP_VERSION))"
 
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
