@@ -8,7 +8,7 @@ from django import forms
 from django.db import models
 from django.utils.text import capfirst
 
-from oauth2_auth.fields import is_stored
+from connectit.fields import is_stored
 
 
 class SecretFieldsMixin:

@@ -5,7 +5,7 @@ import logging
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from oauth2_auth.fields import DecryptionError
+from connectit.fields import DecryptionError
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from typing import Any
 from django import forms
 from lxml import etree
 
+from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, tab_fields
 from connectit.validators import PLACEHOLDER
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
 from definitions.templating import HEADER_NAME, RESERVED_HEADERS, parse_headers
-from oauth2_auth.fields import is_stored
 from oauth2_auth.forms import clean_code_value
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization
 

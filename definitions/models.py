@@ -6,8 +6,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
+from connectit.fields import EncryptedTextField
 from connectit.validators import validate_templated_url
-from oauth2_auth.fields import EncryptedTextField
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, validate_code
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from connectit.jsonpath import lookup
 from definitions.models import Direction, Run
-from oauth2_auth.flows import lookup
 
 
 def download_name(run: Run) -> str:

@@ -19,12 +19,13 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from connectit import http
+from connectit.jsonpath import lookup
 from connectit.validators import placeholders
 from definitions import soap
 from definitions.calls import Caller, Redactor, RunFailed, check_status
 from definitions.models import Definition, Direction, Kind, Outcome, Paging, Run, RunPage, SoapMode
 from definitions.templating import ESCAPE_FOR_CONTENT_TYPE, MissingParameters, fill, url_escape
-from oauth2_auth import flows, tokens
+from oauth2_auth import tokens
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def import_pages(caller: Caller, recorder: Recorder, params: dict[str, str]) -> 
             url = fill(definition.endpoint_url, {**params, PAGE_PLACEHOLDER: str(page_value)}, url_escape)
             body = fill_body(definition, {**params, PAGE_PLACEHOLDER: str(page_value)})
         else:
-            next_url = flows.lookup(data, definition.next_link_property) if isinstance(data, dict) else None
+            next_url = lookup(data, definition.next_link_property) if isinstance(data, dict) else None
             if not next_url:
                 return
             url = same_origin(url, str(next_url))
@@ -232,14 +233,14 @@ def parse_json(response: http.Response) -> Any:
 
 def page_is_empty(data: Any, definition: Definition) -> bool:
     """No records: the items list (or the whole page) is empty or missing."""
-    items = flows.lookup(data, definition.items_property) if definition.items_property else data
+    items = lookup(data, definition.items_property) if definition.items_property else data
     return items is None or (isinstance(items, list | dict) and len(items) == 0)
 
 
 def last_page(data: Any, definition: Definition, page_value: int) -> bool:
     if not definition.total_pages_property or not isinstance(data, dict):
         return False
-    total = flows.lookup(data, definition.total_pages_property)
+    total = lookup(data, definition.total_pages_property)
     try:
         return page_value >= int(total)
     except (TypeError, ValueError):

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from connectit import http
+from connectit.jsonpath import lookup
 
 TOKEN_MAX_BYTES = 1024 * 1024
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
@@ -214,26 +215,6 @@ def parse_token_response(response: http.Response, client: Client) -> Token:
         token_type=str(body.get("token_type") or "Bearer")[:40],
         scope=str(body.get("scope") or ""),
     )
-
-
-def lookup(body: Any, path: str) -> Any:
-    """Follow a dotted property path ('data.access_token') through nested objects.
-
-    A key that itself holds dots (OData's '@odata.nextLink') matches as a whole first.
-    """
-    if not isinstance(body, dict):
-        return None
-    if path in body:
-        return body[path]
-    start = 0
-    while (dot := path.find(".", start)) != -1:
-        head, rest = path[:dot], path[dot + 1 :]
-        if head in body:
-            found = lookup(body[head], rest)
-            if found is not None:
-                return found
-        start = dot + 1
-    return None
 
 
 def _decode_body(response: http.Response, host: str) -> dict[str, Any] | None:

@@ -9,8 +9,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from connectit.fields import DecryptionError, EncryptedTextField, is_stored
 from connectit.validators import validate_endpoint_url
-from oauth2_auth.fields import DecryptionError, EncryptedTextField, is_stored
 
 CODE_MAX_LENGTH = 20
 validate_code = RegexValidator(

@@ -21,8 +21,8 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 
+from connectit.fields import DecryptionError
 from oauth2_auth import flows
-from oauth2_auth.fields import DecryptionError
 from oauth2_auth.models import Authorization, EventKind, GrantType, TokenEvent, TokenState
 from oauth2_auth.singleflight import SingleFlight
 

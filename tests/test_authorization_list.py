@@ -67,7 +67,7 @@ def test_it_shows_token_status_without_decrypting(admin_client, db) -> None:
     from oauth2_auth.models import Authorization, TokenState
 
     Authorization.objects.update(token_state=TokenState.CONNECTED)
-    with mock.patch("oauth2_auth.fields.decrypt", side_effect=AssertionError("decrypted")):
+    with mock.patch("connectit.fields.decrypt", side_effect=AssertionError("decrypted")):
         body = admin_client.get(URL).content.decode()
     assert 'data-status="valid"' in body and "Valid until" in body
     assert 'data-status="expired"' in body

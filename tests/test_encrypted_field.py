@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 
-from oauth2_auth.fields import DecryptionError
+from connectit.fields import DecryptionError
 from oauth2_auth.models import Authorization
 from tests.conftest import make_authorization
 

@@ -4,7 +4,7 @@ import connectit.validators
 import django.core.validators
 import django.db.models.deletion
 import django.utils.timezone
-import oauth2_auth.fields
+import connectit.fields
 from django.db import migrations, models
 
 
@@ -31,10 +31,10 @@ class Migration(migrations.Migration):
                 ('extra_headers', models.TextField(blank=True, help_text="One 'Name: value' per line.")),
                 ('auth_type', models.CharField(choices=[('anonymous', 'Anonymous'), ('basic', 'Basic (username + password)'), ('bearer', 'Bearer token (static)'), ('api_key', 'API key / custom header'), ('oauth2', 'OAuth2 authorization')], default='anonymous', max_length=10, verbose_name='authorization type')),
                 ('auth_username', models.CharField(blank=True, max_length=250, verbose_name='username')),
-                ('auth_password', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='password')),
-                ('bearer_token', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='bearer token')),
+                ('auth_password', connectit.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='password')),
+                ('bearer_token', connectit.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='bearer token')),
                 ('api_key_header', models.CharField(blank=True, max_length=100, verbose_name='API key header name')),
-                ('api_key_value', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='API key value')),
+                ('api_key_value', connectit.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='API key value')),
                 ('http_method', models.CharField(choices=[('GET', 'GET'), ('POST', 'POST'), ('PUT', 'PUT'), ('PATCH', 'PATCH'), ('DELETE', 'DELETE')], default='GET', max_length=6, verbose_name='method')),
                 ('body_template', models.TextField(blank=True, help_text='Request body; {name} placeholders are filled in.')),
                 ('content_type', models.CharField(choices=[('application/json', 'JSON (application/json)'), ('application/xml', 'XML (application/xml)'), ('text/plain', 'Text (text/plain)')], default='application/json', max_length=40, verbose_name='content-type')),

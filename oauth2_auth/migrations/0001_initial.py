@@ -2,7 +2,7 @@
 
 import connectit.validators
 import django.core.validators
-import oauth2_auth.fields
+import connectit.fields
 from django.db import migrations, models
 
 
@@ -22,7 +22,7 @@ class Migration(migrations.Migration):
                 ('environment', models.CharField(blank=True, help_text='Free text describing the service.', max_length=250)),
                 ('grant_type', models.CharField(choices=[('client_credentials', 'Client Credentials'), ('authorization_code', 'Authorization Code')], default='client_credentials', max_length=32)),
                 ('client_id', models.CharField(blank=True, max_length=500, verbose_name='username or client ID')),
-                ('client_secret', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='password or secret')),
+                ('client_secret', connectit.fields.EncryptedTextField(blank=True, default='', editable=False, verbose_name='password or secret')),
                 ('auth_url', models.CharField(blank=True, help_text='Where the browser goes to give consent.', max_length=2000, validators=[connectit.validators.validate_endpoint_url], verbose_name='auth URL')),
                 ('auth_method', models.CharField(choices=[('GET', 'GET'), ('POST', 'POST')], default='GET', max_length=4, verbose_name='auth URL method')),
                 ('redirect_url', models.CharField(blank=True, help_text="This app's callback URL, registered at the provider.", max_length=2000, validators=[connectit.validators.validate_endpoint_url], verbose_name='redirect URL')),
@@ -36,8 +36,8 @@ class Migration(migrations.Migration):
                 ('access_token_property', models.CharField(default='access_token', max_length=200)),
                 ('expires_in_property', models.CharField(default='expires_in', max_length=200)),
                 ('refresh_token_property', models.CharField(default='refresh_token', max_length=200)),
-                ('access_token', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False)),
-                ('refresh_token', oauth2_auth.fields.EncryptedTextField(blank=True, default='', editable=False)),
+                ('access_token', connectit.fields.EncryptedTextField(blank=True, default='', editable=False)),
+                ('refresh_token', connectit.fields.EncryptedTextField(blank=True, default='', editable=False)),
                 ('token_type', models.CharField(blank=True, editable=False, max_length=40)),
                 ('expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('obtained_at', models.DateTimeField(blank=True, editable=False, null=True)),

@@ -13,7 +13,7 @@ from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from oauth2_auth.fields import Ciphertext, EncryptedTextField, fernet, uses_primary_key
+from connectit.fields import Ciphertext, EncryptedTextField, fernet, uses_primary_key
 
 
 def encrypted_fields() -> list[tuple[type, list[str]]]:
