@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from connectit import http
+from connectit.redact import REDACTED
+from connectit.redact import Redactor as BaseRedactor
 from definitions.models import AuthType, Definition
 from definitions.templating import parse_headers
 from oauth2_auth import tokens
 
-REDACTED = "[redacted]"
 # Headers that carry credentials by convention: redacted in run logs even as extra headers.
 CREDENTIAL_HEADERS = frozenset(
     {
@@ -51,20 +52,12 @@ def check_status(response: http.Response) -> None:
         raise RunFailed(f"The endpoint answered HTTP {response.status}.")
 
 
-class Redactor:
-    """Replaces every secret value a run used wherever it might surface in stored text."""
+class Redactor(BaseRedactor):
+    """Replaces every secret value a run used wherever it might surface in stored text.
 
-    def __init__(self) -> None:
-        self.secrets: set[str] = set()
-
-    def add(self, *values: str) -> None:
-        # Very short values would redact innocent text and protect nothing.
-        self.secrets.update(value for value in values if value and len(value) >= 4)
-
-    def __call__(self, text: str) -> str:
-        for secret in sorted(self.secrets, key=len, reverse=True):
-            text = text.replace(secret, REDACTED)
-        return text
+    The replacing (and the encodings a server may echo a secret in) is the shared
+    ``connectit.redact``; this adds the run log's view of request headers.
+    """
 
     def headers(self, headers: dict[str, str], secret_names: set[str]) -> str:
         lines = []

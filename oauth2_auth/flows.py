@@ -2,7 +2,8 @@
 
 Every failure raises ``OAuth2Error`` whose message is safe to show an administrator: it may name
 the endpoint's host, the HTTP status, the response's property names and its ``error`` and
-``error_description``, never a secret, a token or a request URL.
+``error_description``, never a secret, a token or a request URL. What the server wrote passes
+through a ``Redactor`` first: providers echo the request in their errors, secrets included.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from connectit import http
 from connectit.jsonpath import lookup
+from connectit.redact import Redactor
 
 TOKEN_MAX_BYTES = 1024 * 1024
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
+# Token request parameters whose values are secrets.
+SECRET_PARAMS = ("refresh_token", "code", "code_verifier")
 
 
 class OAuth2Error(Exception):
@@ -31,6 +35,11 @@ class OAuth2Error(Exception):
         super().__init__(message)
         self.error = error
         self.status = status
+
+    def redact(self, redactor: Redactor) -> None:
+        """Redact the message and error code in place, so no unredacted copy of them survives."""
+        self.args = (redactor(str(self)),)
+        self.error = redactor(self.error)
 
     @property
     def consent_required(self) -> bool:
@@ -158,8 +167,23 @@ def request_token(client: Client, params: dict[str, str], *, with_scope: bool) -
         params["client_id"] = client.client_id
         if client.client_secret:
             params["client_secret"] = client.client_secret
-    response = _send(client, params, headers)
-    return parse_token_response(response, client)
+    redactor = request_redactor(client, params)
+    try:
+        response = _send(client, params, headers)
+        return parse_token_response(response, client, redactor)
+    except OAuth2Error as exc:
+        # Whatever the message quotes, secrets leave this module redacted.
+        exc.redact(redactor)
+        raise
+
+
+def request_redactor(client: Client, params: dict[str, str]) -> Redactor:
+    """Knows every secret a token request carries, as sent and in the forms a server echoes."""
+    redactor = Redactor(client.client_secret, *(params.get(name, "") for name in SECRET_PARAMS))
+    if client.client_secret:
+        header = basic_auth_header(client.client_id, client.client_secret)
+        redactor.add(header, header.removeprefix("Basic "))
+    return redactor
 
 
 def basic_auth_header(client_id: str, client_secret: str) -> str:
@@ -189,11 +213,14 @@ def _send(client: Client, params: dict[str, str], headers: dict[str, str]) -> ht
 # --- Token responses -----------------------------------------------------------------------------
 
 
-def parse_token_response(response: http.Response, client: Client) -> Token:
+def parse_token_response(response: http.Response, client: Client, redactor: Redactor | None = None) -> Token:
+    """The token in ``response``; text the server wrote reaches an error only through ``redactor``."""
+    if redactor is None:  # a caller outside request_token: the client's secrets at least
+        redactor = request_redactor(client, {})
     host = http.host_of(client.token_url)
     body = _decode_body(response, host)
     if body is not None and body.get("error"):
-        raise _server_error(body, response.status, host)
+        raise _server_error(body, response.status, host, redactor)
     if response.status >= 400 or body is None:
         raise _status_error(response, host, body)
     if not (200 <= response.status < 300):
@@ -204,7 +231,7 @@ def parse_token_response(response: http.Response, client: Client) -> Token:
     if not isinstance(access_token, str) or not access_token:
         raise OAuth2Error(
             f"The token response from {host} has no '{client.access_token_property}' property "
-            f"(it has: {_property_names(body)}). Check the Access Token Property name.",
+            f"(it has: {_property_names(body, redactor)}). Check the Access Token Property name.",
             status=response.status,
         )
     refresh_token = lookup(body, client.refresh_token_property)
@@ -231,12 +258,13 @@ def _decode_body(response: http.Response, host: str) -> dict[str, Any] | None:
     return body if isinstance(body, dict) else None
 
 
-def _server_error(body: dict[str, Any], status: int, host: str) -> OAuth2Error:
-    error = clip(str(body.get("error")), 100)
+def _server_error(body: dict[str, Any], status: int, host: str, redactor: Redactor) -> OAuth2Error:
+    # Redact before clipping: clip() would cut a secret in two and join its whitespace.
+    error = clip(redactor(str(body.get("error"))), 100)
     description = body.get("error_description")
     message = f"The token endpoint at {host} refused the request: {error}"
     if description:
-        message += f" ({clip(str(description), 500)})"
+        message += f" ({clip(redactor(str(description)), 500)})"
     return OAuth2Error(message + ".", error=error, status=status)
 
 
@@ -281,9 +309,10 @@ def _expires_in(value: Any, client: Client, host: str) -> int | None:
     return min(max(seconds, 0), MAX_EXPIRES_IN)
 
 
-def _property_names(body: dict[str, Any]) -> str:
+def _property_names(body: dict[str, Any], redactor: Redactor) -> str:
+    # A text answer read as a form can have any words, secrets too, as property names.
     names = sorted(str(name) for name in body)
-    return ", ".join(clip(name, 60) for name in names[:20]) or "nothing"
+    return ", ".join(clip(redactor(name), 60) for name in names[:20]) or "nothing"
 
 
 def clip(text: str, limit: int) -> str:

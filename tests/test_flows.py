@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import json
 import logging
 import re
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from unittest import mock
-from urllib.parse import parse_qsl, unquote_plus, urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, unquote_plus, urlsplit
 
 import pytest
 import requests
@@ -578,6 +579,165 @@ def test_it_keeps_secrets_out_of_reprs() -> None:
     client = make_client()
     token = flows.Token(access_token=ACCESS, expires_in=60, refresh_token=REFRESH, token_type="Bearer")
     assert_safe(repr(client) + str(client) + repr(token) + str(token))
+
+
+# --- Secrets a token endpoint echoes in its error text ---------------------------------------------
+
+
+def refuse(description: str, *, status: int = 400, error: str = "invalid_client") -> None:
+    """The token endpoint refuses with an error_description that may quote the request."""
+    body = {"error": error, "error_description": description}
+    responses.add(responses.POST, TOKEN_URL, json=body, status=status)
+
+
+def assert_redacted(error: flows.OAuth2Error, *leaks: str) -> None:
+    text = str(error)
+    assert "[redacted]" in text
+    for leak in leaks:
+        assert leak not in text
+        assert leak not in error.error
+        assert all(leak not in str(arg) for arg in error.args)
+
+
+def basic_credentials() -> str:
+    return flows.basic_auth_header(CLIENT_ID, CLIENT_SECRET).removeprefix("Basic ")
+
+
+@responses.activate
+def test_it_redacts_an_echoed_client_secret() -> None:
+    refuse(f"bad secret {CLIENT_SECRET}")
+    error = fail()
+    assert_redacted(error, CLIENT_SECRET)
+    assert (
+        str(error)
+        == f"The token endpoint at {HOST} refused the request: invalid_client (bad secret [redacted])."
+    )
+    assert (error.error, error.status) == ("invalid_client", 400)
+
+
+@responses.activate
+@pytest.mark.parametrize("echo", ["Basic {}", "{}"], ids=["header", "credentials"])
+def test_it_redacts_echoed_basic_credentials(echo: str) -> None:
+    refuse(f"bad Authorization header: {echo.format(basic_credentials())}")
+    error = fail(make_client(credential_type="basic"))
+    assert_redacted(error, basic_credentials())
+
+
+@responses.activate
+def test_it_redacts_an_echoed_refresh_token() -> None:
+    refuse(f"refresh token {REFRESH} was revoked", error="invalid_grant")
+    error = fail(call=lambda client: flows.refresh(client, REFRESH))
+    assert_redacted(error, REFRESH)
+    assert error.consent_required
+
+
+@responses.activate
+def test_it_redacts_an_echoed_code_and_code_verifier() -> None:
+    refuse(f"code {CODE} does not match code_verifier {VERIFIER}", error="invalid_grant")
+    error = fail(
+        call=lambda client: flows.exchange_code(
+            client, code=CODE, redirect_uri=REDIRECT_URI, code_verifier=VERIFIER
+        )
+    )
+    assert_redacted(error, CODE, VERIFIER)
+    assert str(error).count("[redacted]") == 2
+
+
+ENCODINGS = {
+    "quote": quote,
+    "quote_nothing_safe": lambda value: quote(value, safe=""),
+    "quote_plus": quote_plus,
+    "form": flows._form_encode,
+    "json": lambda value: json.dumps(value)[1:-1],
+    "json_escaped_slash": lambda value: json.dumps(value)[1:-1].replace("/", "\\/"),
+    "base64": lambda value: base64.b64encode(value.encode()).decode(),
+    "html": html.escape,
+}
+
+
+@responses.activate
+@pytest.mark.parametrize("encode", ENCODINGS.values(), ids=ENCODINGS.keys())
+def test_it_redacts_an_encoded_client_secret(encode) -> None:
+    # CLIENT_SECRET holds "/+= &": each encoding writes it differently from the raw value.
+    encoded = encode(CLIENT_SECRET)
+    refuse(f"request was client_secret={encoded}&grant_type=client_credentials")
+    assert_redacted(fail(), encoded)
+
+
+@responses.activate
+def test_it_redacts_an_echoed_json_request_body() -> None:
+    # A provider quoting the JSON it received, with "/" escaped as some JSON writers do.
+    echoed = json.dumps({"client_secret": CLIENT_SECRET}).replace("/", "\\/")
+    refuse(f"could not use {echoed}")
+    assert_redacted(fail(make_client(content_type=flows.JSON)), "s3cr3t", "value")
+
+
+@responses.activate
+def test_it_redacts_the_secret_in_the_error_code() -> None:
+    responses.add(responses.POST, TOKEN_URL, json={"error": f"invalid_client:{CLIENT_SECRET}"}, status=401)
+    error = fail()
+    assert_redacted(error, CLIENT_SECRET)
+    assert error.error == "invalid_client:[redacted]"
+
+
+@responses.activate
+def test_it_redacts_before_clipping_a_long_description() -> None:
+    # Clipping first would cut the secret in two and leave its first half in the message.
+    refuse("x" * 480 + " " + REFRESH)
+    error = fail(call=lambda client: flows.refresh(client, REFRESH))
+    assert REFRESH[:8] not in str(error)
+
+
+@responses.activate
+def test_it_redacts_before_collapsing_whitespace() -> None:
+    # clip() joins runs of whitespace; a secret holding two spaces would no longer match after it.
+    secret = "two  spaced\tsecret-value"
+    refuse(f"bad secret {secret}")
+    error = fail(make_client(client_secret=secret))
+    assert_redacted(error, secret, " ".join(secret.split()))
+
+
+@responses.activate
+def test_it_redacts_a_secret_in_property_names() -> None:
+    # A text answer that looks like a form is read as one; its property names are then quoted.
+    body = f"unknown+client_secret+{quote_plus(CLIENT_SECRET)}=1"
+    responses.add(responses.POST, TOKEN_URL, body=body, content_type="text/plain")
+    error = fail()
+    assert_redacted(error, CLIENT_SECRET)
+    assert "it has: unknown client_secret [redacted])" in str(error)
+
+
+@responses.activate
+def test_it_keeps_an_html_page_quoting_the_secret_out_of_the_message() -> None:
+    page = f"<html><body>Bad client_secret {html.escape(CLIENT_SECRET)} ({CLIENT_SECRET})</body></html>"
+    responses.add(responses.POST, TOKEN_URL, body=page, status=500, content_type="text/html")
+    error = fail()
+    assert str(error) == f"The token endpoint at {HOST} answered HTTP 500 with text/html, not JSON."
+
+
+@responses.activate
+def test_it_redacts_an_echo_in_a_get_request() -> None:
+    responses.add(
+        responses.GET,
+        TOKEN_URL,
+        json={"error": "invalid_request", "error_description": f"?s={CLIENT_SECRET}"},
+    )
+    assert_redacted(fail(make_client(token_method="GET")), CLIENT_SECRET)
+
+
+@responses.activate
+def test_it_leaves_a_very_short_secret_alone() -> None:
+    # Redacting three characters would mangle innocent text and protect nothing.
+    refuse("the client abc is unknown")
+    assert "client abc is unknown" in str(fail(make_client(client_secret="abc")))
+
+
+@responses.activate
+def test_it_keeps_no_unredacted_copy_of_the_message() -> None:
+    refuse(f"bad secret {CLIENT_SECRET}")
+    error = fail()
+    assert error.__context__ is None or CLIENT_SECRET not in str(error.__context__)
+    assert error.__cause__ is None
 
 
 # --- Secrets in debug logs over a real socket (responses bypasses urllib3's own logging) ----------
