@@ -35,7 +35,7 @@ from bench import sizes  # noqa: E402
 from definitions import runner  # noqa: E402
 from definitions.models import AuthType, Definition, Direction, Outcome, Paging, Run  # noqa: E402
 from oauth2_auth import tokens  # noqa: E402
-from oauth2_auth.models import Authorization, EventKind, TokenEvent, TokenState  # noqa: E402
+from oauth2_auth.models import Authorization, BearerToken, EventKind, TokenEvent, TokenState  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 TRIGGER = tokens.Trigger("bench")
@@ -55,16 +55,17 @@ def percentile(values: list[float], q: float) -> float:
 
 def valid_authorization(code: str, token_url: str = "https://login.example.com/token") -> Authorization:
     now = timezone.now()
-    return Authorization.objects.create(
-        code=code,
-        client_id="bench-client",
-        client_secret="bench-secret-value",
-        token_url=token_url,
+    record = Authorization.objects.create(
+        code=code, client_id="bench-client", client_secret="bench-secret-value", token_url=token_url
+    )
+    BearerToken.objects.create(
+        authorization=record,
         access_token=FAKE_TOKEN,
-        token_state=TokenState.CONNECTED,
+        state=TokenState.CONNECTED,
         obtained_at=now,
         expires_at=now + timedelta(days=1),
     )
+    return record
 
 
 # --- 1. Valid-token path -------------------------------------------------------------------------
@@ -100,7 +101,7 @@ def bench_token_path() -> dict:
 
 def expired_authorization(code: str, server: str) -> Authorization:
     record = valid_authorization(code, token_url=f"{server}/token")
-    Authorization.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=10))
+    BearerToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=10))
     return record
 
 
@@ -222,12 +223,24 @@ def seed(authorizations: int, definitions: int, runs: int) -> None:
                 client_id=f"client-{n}",
                 client_secret=f"secret-{n}",
                 token_url="https://login.example.com/token",
-                access_token=FAKE_TOKEN if n % 2 else "",
-                token_state=TokenState.CONNECTED if n % 2 else TokenState.NOT_CONNECTED,
+            )
+            for n in range(have, authorizations)
+        ],
+        batch_size=1000,
+    )
+    # Every other authorization holds a token.
+    without_token = Authorization.objects.filter(code__startswith="A", bearer__isnull=True)
+    BearerToken.objects.bulk_create(
+        [
+            BearerToken(
+                authorization_id=pk,
+                access_token=FAKE_TOKEN,
+                state=TokenState.CONNECTED,
                 obtained_at=now,
                 expires_at=now + timedelta(hours=1),
             )
-            for n in range(have, authorizations)
+            for pk, code in without_token.values_list("id", "code").iterator()
+            if int(code[1:]) % 2
         ],
         batch_size=1000,
     )

@@ -4,10 +4,19 @@ The first configured key encrypts, every configured key decrypts, so keys can be
 (``manage.py rotate_encryption_keys``). Values are decrypted lazily, on first attribute access,
 so listing records never pays for decryption, and a value no key can decrypt raises
 ``DecryptionError`` naming the field and the record instead of leaking ciphertext or a traceback.
+
+Serialisation (``dumpdata``, ``loaddata``) works on the stored form: a dump holds the Fernet
+tokens exactly as stored, never plaintext, and needs no key; loading a dump saves those tokens
+unchanged, so a dump made with key A loads anywhere A is one of the configured keys. (The XML
+format reads each value through the attribute to test it for None, so it does need the keys;
+its output is ciphertext all the same.)
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -16,6 +25,7 @@ from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_save, pre_save
 
 
 class DecryptionError(Exception):
@@ -55,6 +65,31 @@ class Ciphertext(str):
     __slots__ = ()
 
 
+# A Fernet token: urlsafe base64 of version byte 0x80, 8-byte timestamp, 16-byte IV, AES-CBC
+# ciphertext (whole 16-byte blocks, at least one) and a 32-byte HMAC.
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]+={0,2}")
+_FERNET_MIN_BYTES = 1 + 8 + 16 + 16 + 32
+
+
+def looks_like_fernet_token(value: str) -> bool:
+    """Whether ``value`` has the shape of a Fernet token; checked without any key, so a dump
+    made where the key is missing (or with another key) is still recognised as ciphertext."""
+    if not value.startswith("gAAAA") or not _BASE64URL.fullmatch(value):
+        return False
+    try:
+        data = base64.urlsafe_b64decode(value)
+    except (binascii.Error, ValueError):
+        return False
+    return data[0] == 0x80 and len(data) >= _FERNET_MIN_BYTES and (len(data) - _FERNET_MIN_BYTES) % 16 == 0
+
+
+# Set on an instance while loaddata saves it (a "raw" save). Django then reads every field with
+# getattr() instead of pre_save(), which would decrypt the loaded ciphertext (needing the key)
+# and re-encrypt it; with the flag set, reads return the ciphertext, which is saved unchanged.
+# post_save removes it; a raw save that fails leaves it on an instance loaddata then discards.
+_RAW_SAVE = "_connectit_raw_save"
+
+
 class EncryptedAttribute(DeferredAttribute):
     """Decrypts on first read and caches the plaintext on the instance."""
 
@@ -62,7 +97,7 @@ class EncryptedAttribute(DeferredAttribute):
         if instance is None:
             return self
         value = super().__get__(instance, cls)
-        if isinstance(value, Ciphertext):
+        if isinstance(value, Ciphertext) and not instance.__dict__.get(_RAW_SAVE):
             value = self._decrypt(instance, value)
             instance.__dict__[self.field.attname] = value
         return value
@@ -106,6 +141,49 @@ class EncryptedTextField(models.TextField):
             return ""
         return Ciphertext(value)
 
+    def to_python(self, value: Any) -> Any:
+        """Values from a fixture (loaddata): a Fernet token is a dumped, stored value and becomes
+        ``Ciphertext`` so it is saved as it is, not encrypted a second time; anything else is
+        plaintext (a hand-written fixture) and is encrypted on save.
+
+        The shape is all there is to go on (the key may be missing here), so a secret whose
+        plaintext is itself a Fernet token would be taken for ciphertext; no credential this
+        application stores is expected to be one.
+        """
+        if value is None or isinstance(value, Ciphertext):
+            return value
+        value = super().to_python(value)
+        return Ciphertext(value) if looks_like_fernet_token(value) else value
+
+    def value_from_object(self, obj: models.Model) -> str:
+        """The value as stored, for serializers (dumpdata): ciphertext, never plaintext.
+
+        Nothing is decrypted, so dumping needs no key and a never-read value is written exactly
+        as stored. A value set in plaintext (not yet saved, or read and cached) is encrypted for
+        the output; the instance itself is left unchanged. Forms never call this: the field is
+        not editable.
+        """
+        if self.attname in obj.__dict__:
+            value = obj.__dict__[self.attname]
+        else:
+            # Deferred: the descriptor would decrypt while loading it, so read the column itself.
+            value = (
+                type(obj)
+                ._base_manager.db_manager(obj._state.db)
+                .filter(pk=obj.pk)
+                .values_list(self.attname, flat=True)
+                .get()
+            )
+            obj.__dict__[self.attname] = value
+        if value is None or value == "":
+            return ""
+        if isinstance(value, Ciphertext):
+            return str(value)
+        return encrypt(str(value))
+
+    def value_to_string(self, obj: models.Model) -> str:
+        return self.value_from_object(obj)
+
     def pre_save(self, model_instance: models.Model, add: bool) -> Any:
         # Read __dict__ directly: a value never read is still ciphertext and is saved unchanged,
         # so saving a record never needs (or fails for want of) a key for untouched secrets.
@@ -117,6 +195,25 @@ class EncryptedTextField(models.TextField):
         if isinstance(value, Ciphertext):
             return str(value)
         return encrypt(str(value))
+
+
+def _has_encrypted_fields(model: type[models.Model]) -> bool:
+    return any(isinstance(field, EncryptedTextField) for field in model._meta.concrete_fields)
+
+
+def _raw_save_started(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    if raw and _has_encrypted_fields(type(instance)):
+        instance.__dict__[_RAW_SAVE] = True
+
+
+def _raw_save_finished(sender: type[models.Model], instance: models.Model, raw: bool, **kwargs: Any) -> None:
+    instance.__dict__.pop(_RAW_SAVE, None)
+
+
+# Connected for every model (not per sender): loaddata sends the signals with the proxy class
+# as sender when a fixture names a proxy model. Both handlers are a dict lookup for normal saves.
+pre_save.connect(_raw_save_started, dispatch_uid="connectit.fields.raw_save_started")
+post_save.connect(_raw_save_finished, dispatch_uid="connectit.fields.raw_save_finished")
 
 
 def is_stored(instance: models.Model, name: str) -> bool:

@@ -51,20 +51,38 @@ class SecretFieldsMixin:
                 self.add_error(f"{name}_clear", "Either enter a new value or clear it, not both.")
         return cleaned
 
-    def apply_secrets(self, instance: models.Model) -> None:
+    def apply_secrets(self, instance: models.Model) -> list[str]:
+        """Set the secrets typed or cleared; returns the names of those that changed."""
+        changed = []
         for name in self.secret_fields:
             if self.cleaned_data.get(f"{name}_clear"):
                 setattr(instance, name, "")
             elif self.cleaned_data.get(name):
                 setattr(instance, name, self.cleaned_data[name])
+            else:
+                continue
+            changed.append(name)
+        return changed
 
     def save(self, commit: bool = True) -> models.Model:
         instance = super().save(commit=False)
-        self.apply_secrets(instance)
+        changed = self.apply_secrets(instance)
         if commit:
-            instance.save()
+            adding = instance._state.adding
+            # An edit writes only the columns this form shows, and a secret only when it was
+            # typed or cleared: a value re-encrypted (key rotation) or written by its own writer
+            # meanwhile is never overwritten with what this form loaded earlier.
+            instance.save(update_fields=None if adding else self._own_columns(instance, changed))
             self.save_m2m()
         return instance
+
+    def _own_columns(self, instance: models.Model, changed_secrets: list[str]) -> list[str]:
+        edited = set(self._meta.fields) | set(changed_secrets)
+        return [
+            field.name
+            for field in instance._meta.concrete_fields
+            if field.name in edited or getattr(field, "auto_now", False)
+        ]
 
 
 def _placeholder(stored: bool) -> str:

@@ -20,14 +20,18 @@ def edit_record(
     noun: str,
     change_permission: str,
     detail_url: str,
+    on_saved: Callable[[forms.ModelForm, models.Model], None] | None = None,
 ) -> HttpResponse:
     """GET shows the form; a valid POST saves and goes to the record's page; an invalid one
-    shows the form again with what was typed (never the secrets). ``record`` None creates."""
+    shows the form again with what was typed (never the secrets). ``record`` None creates.
+    ``on_saved(form, saved)`` runs after a save, for what the record's own app must follow up."""
     if request.method == "POST" and record is not None and not request.user.has_perm(change_permission):
         return HttpResponse(f"You may view but not change {noun.lower()}s.", status=403)
     form = make_form(request.POST if request.method == "POST" else None, record)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
+        if on_saved is not None:
+            on_saved(form, saved)
         messages.success(request, f"{noun} {saved.code} was {'saved' if record else 'created'}.")
         return redirect(detail_url, pk=saved.pk)
     return render_form(form)

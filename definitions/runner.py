@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from connectit import http
+from connectit.fields import DecryptionError
 from connectit.jsonpath import lookup
 from connectit.validators import placeholders
 from definitions import soap
@@ -68,6 +69,11 @@ def run(
         else:
             execute_rest(caller, recorder, params, payload)
     except (RunFailed, MissingParameters) as exc:
+        recorder.fail(str(exc))
+    except DecryptionError as exc:
+        # Not a bug but a missing key: the message names the field and the record (never the
+        # value or its ciphertext), and says how to fix it, so the run shows it as it is.
+        log.warning("Run %s of %s: %s", record.pk, definition.code, exc)
         recorder.fail(str(exc))
     except Exception as exc:  # a bug must still leave a finished run, without secrets
         log.exception("Run %s of %s crashed", record.pk, definition.code)

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from django import forms
 
+from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, tab_fields
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType
 
@@ -18,6 +20,25 @@ def clean_code_value(value: str) -> str:
 
 
 SECRET_FIELDS = ("client_secret",)
+# Where the client secret and the tokens go. A change of origin (scheme, host, port) needs the
+# secret typed again and drops the stored tokens: an editor must not be able to redirect a
+# write-only secret, or a refresh token, to a server of their choosing.
+ENDPOINT_FIELDS = (("token_url", "token URL"), ("auth_url", "auth URL"))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, with the default port spelled out; "" for none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return url
+    if not parts.hostname:
+        return ""
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
+
+
 # (tab id, label, fields, shown when "field=value"), rendered in order by templates/_form_tabs.html;
 # the model fields the form edits are read from here too.
 TABS = (
@@ -62,6 +83,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
 
     def __init__(self, *args: Any, callback_url: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._stored_origins = {name: origin(getattr(self.instance, name)) for name, _ in ENDPOINT_FIELDS}
         self.fields["code"].max_length = CODE_MAX_LENGTH
         self.fields["token_url"].required = True
         if not self.instance.pk and callback_url:
@@ -78,4 +100,32 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
             for name in ("auth_url", "redirect_url"):
                 if not cleaned.get(name) and name not in self.errors:
                     self.add_error(name, "Required for the authorization code grant.")
+        self._require_secret_for_a_new_origin(cleaned)
         return cleaned
+
+    def moved_endpoints(self) -> list[str]:
+        """What changed origin in this submission, as sentences for the token events."""
+        moved = []
+        for name, label in ENDPOINT_FIELDS:
+            old, new = self._stored_origins[name], origin(self.cleaned_data.get(name) or "")
+            if old and new != old:
+                moved.append(f"The {label} moved from {old} to {new or 'nowhere'}")
+        return moved
+
+    def _require_secret_for_a_new_origin(self, cleaned: dict[str, Any]) -> None:
+        if not self.instance.pk or not is_stored(self.instance, "client_secret"):
+            return
+        if cleaned.get("client_secret") or cleaned.get("client_secret_clear"):
+            return
+        moved = [
+            (label, origin(cleaned.get(name) or ""))
+            for name, label in ENDPOINT_FIELDS
+            if self._stored_origins[name] and origin(cleaned.get(name) or "") != self._stored_origins[name]
+        ]
+        if moved:
+            label, new = moved[0]
+            self.add_error(
+                "client_secret",
+                f"The {label} now points to another server ({new or 'none'}): type the password or "
+                "secret again to send it there, or tick Clear.",
+            )

@@ -115,20 +115,6 @@ class Authorization(models.Model):
     expires_in_property = models.CharField(max_length=200, default="expires_in")
     refresh_token_property = models.CharField(max_length=200, default="refresh_token")
 
-    # Bearer token (written by oauth2_auth.tokens only)
-    access_token = EncryptedTextField()
-    refresh_token = EncryptedTextField()
-    token_type = models.CharField(max_length=40, blank=True, editable=False)
-    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
-    obtained_at = models.DateTimeField(null=True, blank=True, editable=False)
-    token_state = models.CharField(
-        max_length=20,
-        choices=TokenState.choices,
-        default=TokenState.NOT_CONNECTED,
-        editable=False,
-    )
-    last_error = models.TextField(blank=True, editable=False)
-
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -144,6 +130,53 @@ class Authorization(models.Model):
         super().save(*args, **kwargs)
 
     @property
+    def token(self) -> BearerToken:
+        """The token state; an empty, unsaved one while no token was ever requested."""
+        try:
+            return self.bearer
+        except BearerToken.DoesNotExist:
+            return BearerToken(authorization=self)
+
+    @property
+    def status(self) -> Status:
+        return self.token.status
+
+    @property
+    def is_authorization_code(self) -> bool:
+        return self.grant_type == GrantType.AUTHORIZATION_CODE
+
+
+class BearerToken(models.Model):
+    """An authorization's token and the state of its renewal, one row per authorization.
+
+    Written only by ``oauth2_auth.tokens``: forms, admin and commands save ``Authorization`` rows,
+    which hold none of these columns, so they can never write back a token they loaded earlier.
+    ``lease_owner``/``lease_until`` mark a renewal in progress: whoever claims the lease (a short
+    compare-and-set) calls the provider with no transaction open, and stores the answer only if
+    the lease is still its own.
+    """
+
+    authorization = models.OneToOneField(
+        Authorization, on_delete=models.CASCADE, primary_key=True, related_name="bearer"
+    )
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField()
+    token_type = models.CharField(max_length=40, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    obtained_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=20, choices=TokenState.choices, default=TokenState.NOT_CONNECTED)
+    last_error = models.TextField(blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "bearer token"
+
+    def __str__(self) -> str:
+        return f"token of {self.authorization_id}"
+
+    @property
     def effective_expiry(self) -> datetime | None:
         """When the stored access token stops being usable; a missing expires_in counts as
         the configured default lifetime."""
@@ -155,9 +188,17 @@ class Authorization(models.Model):
             return None
         return self.obtained_at + timedelta(seconds=settings.CONNECTIT_DEFAULT_TOKEN_LIFETIME)
 
-    def token_is_fresh(self, margin: int = 0) -> bool:
+    def margin_for(self, margin: int) -> float:
+        """The refresh margin never exceeds half the token's lifetime: a token that lives no
+        longer than the margin would otherwise be renewed on every call."""
         expiry = self.effective_expiry
-        return expiry is not None and expiry > timezone.now() + timedelta(seconds=margin)
+        if expiry is None or self.obtained_at is None:
+            return margin
+        return max(0.0, min(float(margin), (expiry - self.obtained_at).total_seconds() / 2))
+
+    def is_fresh(self, margin: int = 0) -> bool:
+        expiry = self.effective_expiry
+        return expiry is not None and expiry > timezone.now() + timedelta(seconds=self.margin_for(margin))
 
     @property
     def has_refresh_token(self) -> bool:
@@ -165,13 +206,13 @@ class Authorization(models.Model):
 
     @property
     def status(self) -> Status:
-        if self.token_state == TokenState.CONSENT_REQUIRED:
+        if self.state == TokenState.CONSENT_REQUIRED:
             return Status.CONSENT_REQUIRED
-        if self.token_state == TokenState.FAILED:
+        if self.state == TokenState.FAILED:
             return Status.FAILED
-        if self.token_state == TokenState.NOT_CONNECTED or not is_stored(self, "access_token"):
+        if self.state == TokenState.NOT_CONNECTED or not is_stored(self, "access_token"):
             return Status.NOT_CONNECTED
-        return Status.VALID if self.token_is_fresh() else Status.EXPIRED
+        return Status.VALID if self.is_fresh() else Status.EXPIRED
 
     @property
     def masked_refresh_token(self) -> str:
@@ -185,10 +226,6 @@ class Authorization(models.Model):
         tail = token[-4:] if len(token) >= 20 else ""
         return "••••••••" + tail
 
-    @property
-    def is_authorization_code(self) -> bool:
-        return self.grant_type == GrantType.AUTHORIZATION_CODE
-
 
 class EventKind(models.TextChoices):
     OBTAINED = "obtained", "Token obtained"
@@ -199,6 +236,7 @@ class EventKind(models.TextChoices):
     CONSENT_GIVEN = "consent_given", "Consent given"
     CONSENT_DENIED = "consent_denied", "Consent denied"
     CLEARED = "cleared", "Token cleared"
+    ENDPOINT_CHANGED = "endpoint_changed", "Endpoint changed"
 
 
 class TokenEvent(models.Model):

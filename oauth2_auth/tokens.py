@@ -1,11 +1,19 @@
-"""The token service: the one place that decides when a token is requested or refreshed.
+"""The token service: the one place that decides when a token is requested, and the only writer
+of token state (``BearerToken``: access and refresh token, expiry, state, last error, lease).
 
-``get_access_token(code)`` is what definitions call. A valid stored token costs one query and
-one decryption. Otherwise exactly one caller talks to the token endpoint: the record's row is
-locked (``select_for_update`` on PostgreSQL; on SQLite every transaction begins IMMEDIATE, which
-takes the database write lock), and whoever gets the lock second finds the fresh token already
-saved and returns it. The token endpoint's answer is saved in the same transaction, so a rotated
-refresh token is never lost.
+``get_access_token(code)`` is what definitions call. A valid stored token costs one query and one
+decryption. Otherwise exactly one caller talks to the token endpoint, across threads, processes
+and servers sharing the database:
+
+- Threads of one process share one renewal in memory (``SingleFlight``).
+- Across processes the renewal is a lease on the token's row. A caller claims it with a
+  compare-and-set that commits at once, calls the provider with no transaction open, and stores
+  the answer (a rotated refresh token with its access token, in one UPDATE) only if the lease is
+  still its own. Everyone else polls the row until the lease is released, and takes over only
+  when it has expired (its holder died). The lease outlives the HTTP deadline, so a live holder
+  never loses it. The same path serves SQLite and PostgreSQL, refreshes and consent completion.
+- A token obtained after a caller asked is fresh for that caller, and the refresh margin never
+  exceeds half a token's lifetime: short-lived tokens are not renewed on every call.
 """
 
 from __future__ import annotations
@@ -13,24 +21,31 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import OperationalError, connection, transaction
+from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from connectit.fields import DecryptionError
 from oauth2_auth import flows
-from oauth2_auth.models import Authorization, EventKind, GrantType, TokenEvent, TokenState
+from oauth2_auth.models import Authorization, BearerToken, EventKind, GrantType, TokenEvent, TokenState
 from oauth2_auth.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 
 EVENTS_KEPT = 200
+# The lease outlives the HTTP deadline by this much, so only a dead holder ever loses it.
+LEASE_SLACK = 5
+# Waiters poll the lease this often: from 5 ms (a fast token endpoint) up to 20 ms.
+POLL_FIRST = 0.005
+POLL_MAX = 0.02
 # Only the columns the fast path needs: the row read stays as cheap as a plain lookup.
-_FAST_FIELDS = ("id", "code", "access_token", "expires_at", "obtained_at")
+_FAST_FIELDS = ("id", "code", "bearer__access_token", "bearer__expires_at", "bearer__obtained_at")
 
 
 class TokenError(Exception):
@@ -55,6 +70,20 @@ class Trigger:
 SYSTEM = Trigger("system")
 
 
+@dataclass(frozen=True)
+class _Want:
+    """What a caller of ``renew`` accepts as an answer."""
+
+    force: bool
+    stale_token: str | None
+    margin: int
+    asked_at: datetime
+
+
+def lease_seconds() -> float:
+    return settings.CONNECTIT_HTTP_TIMEOUT + LEASE_SLACK
+
+
 def client_for(record: Authorization) -> flows.Client:
     return flows.Client(
         token_url=record.token_url,
@@ -71,9 +100,6 @@ def client_for(record: Authorization) -> flows.Client:
     )
 
 
-# --- Reading -------------------------------------------------------------------------------------
-
-
 def _decryption_as_token_error(func):
     """A secret no configured key can decrypt is a token failure callers can show as it is."""
 
@@ -87,20 +113,35 @@ def _decryption_as_token_error(func):
     return wrapper
 
 
+# --- Reading -------------------------------------------------------------------------------------
+
+
 @_decryption_as_token_error
 def get_access_token(code: str, *, trigger: Trigger = SYSTEM) -> str:
     """A valid access token for the authorization ``code``, refreshed when needed."""
-    record = _fast_record(code)
-    if record.token_is_fresh(settings.CONNECTIT_REFRESH_MARGIN):
-        return record.access_token
+    token = _find(code, fields=_FAST_FIELDS).token
+    if token.is_fresh(settings.CONNECTIT_REFRESH_MARGIN):
+        return token.access_token
     return renew(code, trigger=trigger)
 
 
-def _fast_record(code: str) -> Authorization:
+def _find(code: str, *, fields: tuple[str, ...] = ()) -> Authorization:
+    records = Authorization.objects.select_related("bearer")
     try:
-        return Authorization.objects.only(*_FAST_FIELDS).get(code=code.upper())
+        return (records.only(*fields) if fields else records).get(code=code.upper())
     except Authorization.DoesNotExist:
         raise TokenError(f"There is no OAuth2 authorization with code {code.upper()!r}.") from None
+
+
+def _bearer(record: Authorization) -> BearerToken:
+    """The record's token row, created (empty) the first time a token is asked for."""
+    try:
+        return record.bearer
+    except BearerToken.DoesNotExist:
+        pass
+    token, _created = BearerToken.objects.get_or_create(authorization=record)
+    record.bearer = token
+    return token
 
 
 # --- Renewing ------------------------------------------------------------------------------------
@@ -117,185 +158,221 @@ def renew(
 ) -> str:
     """Get a new token unless another caller already did; single flight across processes.
 
-    A token valid for more than ``margin`` seconds (default CONNECTIT_REFRESH_MARGIN) is
-    returned as it is. ``force`` renews even such a token (Refresh now). ``stale_token`` is the
-    token an API just refused with 401: renew only if it is still the stored one, so fifty callers
-    that all saw the same 401 cause one refresh.
+    A token valid for more than ``margin`` seconds (default CONNECTIT_REFRESH_MARGIN, at most
+    half its lifetime) is returned as it is. ``force`` renews even such a token (Refresh now).
+    ``stale_token`` is the token an API just refused with 401: renew only if it is still the
+    stored one, so fifty callers that all saw the same 401 cause one refresh. Any token obtained
+    after this call began satisfies it.
     """
-    if margin is None:
-        margin = settings.CONNECTIT_REFRESH_MARGIN
-    asked_at = timezone.now()
-    # Threads of one process share one renewal in memory: only the leader touches the database
-    # (and so takes its lock); the others wait for its outcome without even a connection.
-    return _in_process.share(
-        (code.upper(), force),
-        lambda: _renew_across_processes(code, trigger, force, stale_token, margin, asked_at),
+    want = _Want(
+        force=force,
+        stale_token=stale_token,
+        margin=settings.CONNECTIT_REFRESH_MARGIN if margin is None else margin,
+        asked_at=timezone.now(),
     )
+    # Threads of one process share one renewal in memory: only the leader polls the database.
+    # The key holds everything that changes the answer, so no caller gets a token it refused.
+    key = (code.upper(), force, stale_token)
+    return _in_process.share(key, lambda: _renew(code, want, trigger))
 
 
 _in_process = SingleFlight()
 
 
-def _renew_across_processes(
-    code: str, trigger: Trigger, force: bool, stale_token: str | None, margin: int, asked_at: datetime
-) -> str:
-    if connection.vendor == "sqlite" and not connection.in_atomic_block:
-        return _with_sqlite_write_lock(
-            lambda: _renew_locked_or_reuse(code, trigger, force, stale_token, margin, asked_at),
-            lambda: _reuse_if_renewed(code, force, stale_token, margin),
-        )
-    return _renew_locked_or_reuse(code, trigger, force, stale_token, margin, asked_at)
+def _renew(code: str, want: _Want, trigger: Trigger) -> str:
+    while True:
+        record = _find(code)
+        token = _bearer(record)
+        if _satisfied(token, want):
+            return token.access_token
+        if not want.force and _known_failure(token, want.asked_at):
+            return _usable_or_raise(token, want, TokenError(f"{record.code}: {token.last_error}"))
+        lease = _claim(record.pk)
+        if lease is not None:
+            break
+        _wait_for_release(record.pk)
+    # Someone may have stored a token between our read and our claim.
+    record = _find(code)
+    if _satisfied(record.token, want):
+        _release(record.pk, lease)
+        return record.token.access_token
+    return _with_lease(lease, record, lambda: _renew_leased(record, lease, want, trigger))
 
 
-def _reuse_if_renewed(code: str, force: bool, stale_token: str | None, margin: int) -> str | None:
-    record = _fast_record(code)
-    if _already_renewed(record, force=force, stale_token=stale_token, margin=margin):
-        return record.access_token
-    return None
+def _satisfied(token: BearerToken, want: _Want) -> bool:
+    if not token.is_fresh():
+        return False
+    if token.obtained_at is not None and token.obtained_at >= want.asked_at:
+        return True  # obtained after this caller asked: as fresh as a renewal could make it
+    if want.stale_token is not None:
+        return token.access_token != want.stale_token
+    return not want.force and token.is_fresh(want.margin)
 
 
-def _with_sqlite_write_lock(locked: Callable[[], str], meanwhile: Callable[[], str | None]) -> str:
-    """Take SQLite's write lock by polling every few milliseconds, reading meanwhile.
-
-    SQLite's own busy handler sleeps up to 100 ms between tries, so a process waiting on a
-    200 ms token request would often wake long after the token arrived. Here a waiter checks
-    (a read, which WAL allows during a write) whether the token it waits for is there yet.
-    """
-    patient = int(connection.settings_dict["OPTIONS"].get("timeout", 30) * 1000)
-    deadline = time.monotonic() + patient / 1000
-    with connection.cursor() as cursor:
-        cursor.execute("PRAGMA busy_timeout = 5")
-    try:
-        while True:
-            try:
-                return locked()
-            except OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            reused = meanwhile()
-            if reused is not None:
-                return reused
-            time.sleep(0.005)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"PRAGMA busy_timeout = {patient}")
-
-
-def _renew_locked_or_reuse(
-    code: str, trigger: Trigger, force: bool, stale_token: str | None, margin: int, asked_at: datetime
-) -> str:
-    failure: TokenError | None = None
-    with transaction.atomic():
-        record = _locked(code)
-        if _already_renewed(record, force=force, stale_token=stale_token, margin=margin):
-            return record.access_token
-        if not force and _known_failure(record, asked_at):
-            return _usable_or_raise(record, stale_token, TokenError(f"{record.code}: {record.last_error}"))
-        try:
-            return _renew_locked(record, trigger)
-        except TokenError as exc:
-            failure = exc  # recorded in this transaction, raised (or worked around) after it commits
-    if force:
-        raise failure
-    return _usable_or_raise(record, stale_token, failure)
-
-
-def _known_failure(record: Authorization, asked_at: datetime) -> bool:
+def _known_failure(token: BearerToken, asked_at: datetime) -> bool:
     """Answer without asking the server: the refresh token is dead (invalid_grant), or the
-    request this caller queued behind failed a moment ago; asking again would only repeat it."""
-    if record.token_state == TokenState.CONSENT_REQUIRED:
+    request this caller waited for failed after it asked; asking again would only repeat it."""
+    if token.state == TokenState.CONSENT_REQUIRED:
         return True
-    return record.token_state == TokenState.FAILED and record.updated_at >= asked_at
+    return token.state == TokenState.FAILED and token.updated_at >= asked_at
 
 
-def _usable_or_raise(record: Authorization, stale_token: str | None, failure: TokenError) -> str:
+def _usable_or_raise(token: BearerToken, want: _Want, failure: TokenError) -> str:
     """A renewal failed, but a token that has not expired yet still serves automatic callers
-    (unless an API has just refused it)."""
-    if stale_token is None and record.token_is_fresh():
-        return record.access_token
-    failure.consent_required = failure.consent_required or record.token_state == TokenState.CONSENT_REQUIRED
+    (unless an API has just refused it, or a person asked for a new one)."""
+    if not want.force and want.stale_token is None and token.is_fresh():
+        return token.access_token
+    failure.consent_required = failure.consent_required or token.state == TokenState.CONSENT_REQUIRED
     raise failure
 
 
-def _locked(code: str) -> Authorization:
-    try:
-        return Authorization.objects.select_for_update().get(code=code.upper())
-    except Authorization.DoesNotExist:
-        raise TokenError(f"There is no OAuth2 authorization with code {code.upper()!r}.") from None
-
-
-def _already_renewed(record: Authorization, *, force: bool, stale_token: str | None, margin: int) -> bool:
-    if stale_token is not None:
-        return record.access_token != stale_token and record.token_is_fresh()
-    return not force and record.token_is_fresh(margin)
-
-
-def _renew_locked(record: Authorization, trigger: Trigger) -> str:
+def _renew_leased(record: Authorization, lease: str, want: _Want, trigger: Trigger) -> str:
+    token = record.token
     client = client_for(record)
     if record.grant_type == GrantType.CLIENT_CREDENTIALS:
-        return _request(record, trigger, lambda: flows.client_credentials(client), EventKind.OBTAINED)
-    if not record.has_refresh_token:
+        return _ask(
+            record, lease, want, trigger, lambda: flows.client_credentials(client), EventKind.OBTAINED
+        )
+    if not token.has_refresh_token:
         message = (
             "There is no refresh token for this authorization: click Get Token to give consent "
             "(add offline_access to the scope if the provider returns no refresh token)."
         )
-        if record.token_is_fresh():
+        if token.is_fresh():
             message = "The access token cannot be refreshed (no refresh token); click Get Token."
-        raise _failure(record, trigger, EventKind.REFRESH_FAILED, message, consent_required=True)
-    refresh_token = record.refresh_token
-    return _request(record, trigger, lambda: flows.refresh(client, refresh_token), EventKind.REFRESHED)
+        failure = _fail(record, lease, trigger, EventKind.REFRESH_FAILED, message, consent_required=True)
+        return _usable_or_raise(token, want, failure)
+    refresh_token = token.refresh_token
+    return _ask(
+        record, lease, want, trigger, lambda: flows.refresh(client, refresh_token), EventKind.REFRESHED
+    )
 
 
-def _request(record: Authorization, trigger: Trigger, call, kind: str) -> str:
+def _ask(
+    record: Authorization,
+    lease: str,
+    want: _Want,
+    trigger: Trigger,
+    call: Callable[[], flows.Token],
+    kind: str,
+) -> str:
+    """Call the token endpoint (no transaction is open here) and store what it answered."""
     failed_kind = EventKind.REFRESH_FAILED if kind == EventKind.REFRESHED else EventKind.REQUEST_FAILED
     try:
-        token = call()
+        issued = call()
     except flows.OAuth2Error as exc:
         dead = exc.consent_required and kind == EventKind.REFRESHED
         message = str(exc)
         if dead:
             message += " The refresh token is no longer accepted: click Get Token to give consent again."
-        raise _failure(record, trigger, failed_kind, message, consent_required=dead) from None
-    store(record, token, trigger=trigger, kind=kind)
-    return token.access_token
+        failure = _fail(record, lease, trigger, failed_kind, message, consent_required=dead)
+        return _usable_or_raise(record.token, want, failure)
+    _store(record, lease, issued, trigger=trigger, kind=kind)
+    return issued.access_token
 
 
-def _failure(
-    record: Authorization, trigger: Trigger, kind: str, message: str, *, consent_required: bool
-) -> TokenError:
-    """Record a failure and return the error to raise. Every stored token is kept."""
-    record.token_state = TokenState.CONSENT_REQUIRED if consent_required else TokenState.FAILED
-    record.last_error = message
-    record.save(update_fields=["token_state", "last_error", "updated_at"])
-    add_event(record, kind, trigger, message, success=False)
+# --- The lease -----------------------------------------------------------------------------------
+
+
+def _claim(pk: int) -> str | None:
+    """Take the renewal lease if it is free or its holder's time ran out; commits at once."""
+    lease = uuid.uuid4().hex
+    now = timezone.now()
+    free = Q(lease_owner="") | Q(lease_until__lt=now)
+    until = now + timedelta(seconds=lease_seconds())
+    with transaction.atomic():
+        expired = BearerToken.objects.filter(pk=pk, lease_until__lt=now).exclude(lease_owner="").exists()
+        claimed = BearerToken.objects.filter(free, pk=pk).update(lease_owner=lease, lease_until=until)
+    if claimed and expired:
+        log.warning("OAuth2 authorization %s: took over a renewal whose holder stopped answering", pk)
+    return lease if claimed else None
+
+
+def _claim_waiting(pk: int) -> str:
+    while (lease := _claim(pk)) is None:
+        _wait_for_release(pk)
+    return lease
+
+
+def _wait_for_release(pk: int) -> None:
+    """Poll until the lease is released or its holder's time has run out."""
+    delay = POLL_FIRST
+    while True:
+        row = BearerToken.objects.filter(pk=pk).values_list("lease_owner", "lease_until").first()
+        if row is None or not row[0] or row[1] is None or row[1] < timezone.now():
+            return
+        time.sleep(delay)
+        delay = min(delay * 1.5, POLL_MAX)
+
+
+def _release(pk: int, lease: str) -> None:
+    BearerToken.objects.filter(pk=pk, lease_owner=lease).update(lease_owner="", lease_until=None)
+
+
+def _with_lease(lease: str, record: Authorization, work: Callable[[], str]) -> str:
+    """Run ``work`` holding ``lease``; whatever happens, the lease does not outlive it."""
+    try:
+        return work()
+    except BaseException:
+        # _store and _fail release the lease with what they write; after any other error (a
+        # secret that cannot be decrypted, a bug) free it now, instead of making every other
+        # caller wait for it to expire.
+        _release(record.pk, lease)
+        raise
+
+
+def _lease_lost(record: Authorization) -> TokenError:
+    message = (
+        "The authorization changed while its token was being requested (the token was cleared, or "
+        "its token URL changed), so the new token was not kept. Try again."
+    )
     log.warning("OAuth2 authorization %s: %s", record.code, message)
-    return TokenError(f"{record.code}: {message}", consent_required=consent_required)
+    return TokenError(f"{record.code}: {message}")
 
 
 # --- Consent (authorization code) -----------------------------------------------------------------
 
 
+@_decryption_as_token_error
 def complete_consent(
     pk: int, *, code: str, redirect_uri: str, code_verifier: str | None, trigger: Trigger
 ) -> Authorization:
-    """Exchange the code the provider sent back; the record keeps its old tokens on failure."""
-    failure: TokenError | None = None
-    with transaction.atomic():
-        record = Authorization.objects.select_for_update().filter(pk=pk).first()
-        if record is None:
-            raise TokenError("The authorization was deleted while consent was given.")
-        client = client_for(record)
-        try:
-            token = flows.exchange_code(
-                client, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
-            )
-        except flows.OAuth2Error as exc:
-            message = f"Code exchange failed: {exc}"
-            failure = _failure(record, trigger, EventKind.REQUEST_FAILED, message, consent_required=False)
-        else:
-            store(record, token, trigger=trigger, kind=EventKind.CONSENT_GIVEN)
-            return record
-    raise failure
+    """Exchange the code the provider sent back; the record keeps its old tokens on failure.
+
+    It takes the same lease as a renewal, so a refresh in flight cannot overwrite the tokens
+    that consent brings (or the other way round).
+    """
+    record = Authorization.objects.select_related("bearer").filter(pk=pk).first()
+    if record is None:
+        raise TokenError("The authorization was deleted while consent was given.")
+    _bearer(record)
+    lease = _claim_waiting(pk)
+    return _with_lease(
+        lease, record, lambda: _exchange(record, lease, code, redirect_uri, code_verifier, trigger)
+    )
+
+
+def _exchange(
+    record: Authorization,
+    lease: str,
+    code: str,
+    redirect_uri: str,
+    code_verifier: str | None,
+    trigger: Trigger,
+) -> Authorization:
+    client = client_for(record)
+    try:
+        issued = flows.exchange_code(
+            client, code=code, redirect_uri=redirect_uri, code_verifier=code_verifier
+        )
+    except flows.OAuth2Error as exc:
+        message = f"Code exchange failed: {exc}"
+        raise _fail(
+            record, lease, trigger, EventKind.REQUEST_FAILED, message, consent_required=False
+        ) from None
+    _store(record, lease, issued, trigger=trigger, kind=EventKind.CONSENT_GIVEN)
+    record.bearer = BearerToken.objects.get(pk=record.pk)
+    return record
 
 
 def consent_denied(record: Authorization, *, error: str, description: str, trigger: Trigger) -> str:
@@ -312,43 +389,56 @@ def consent_failed(
     record: Authorization, message: str, *, trigger: Trigger, kind: str = EventKind.REQUEST_FAILED
 ) -> str:
     """A consent that produced no token; the stored tokens stay as they were."""
-    record.last_error = message
-    record.save(update_fields=["last_error", "updated_at"])
-    add_event(record, kind, trigger, message, success=False)
+    _bearer(record)
+    with transaction.atomic():
+        BearerToken.objects.filter(pk=record.pk).update(last_error=message, updated_at=timezone.now())
+        add_event(record, kind, trigger, message, success=False)
     return message
 
 
-# --- Writing -------------------------------------------------------------------------------------
+# --- Writing (each a short transaction; never around a network call) ------------------------------
 
 
-def store(
-    record: Authorization, token: flows.Token, *, trigger: Trigger, kind: str, message: str = ""
-) -> None:
-    """Save a token response. A response without a refresh token keeps the stored one."""
+def _store(record: Authorization, lease: str, issued: flows.Token, *, trigger: Trigger, kind: str) -> None:
+    """Save a token response if the lease is still ours. A response without a refresh token
+    keeps the stored one; a rotated one is saved in the same UPDATE as its access token."""
     now = timezone.now()
-    record.access_token = token.access_token
-    if token.refresh_token:
-        record.refresh_token = token.refresh_token
-    record.token_type = token.token_type
-    record.obtained_at = now
-    record.expires_at = now + timedelta(seconds=token.expires_in) if token.expires_in is not None else None
-    record.token_state = TokenState.CONNECTED
-    record.last_error = ""
-    record.save(
-        update_fields=[
-            "access_token",
-            "refresh_token",
-            "token_type",
-            "obtained_at",
-            "expires_at",
-            "token_state",
-            "last_error",
-            "updated_at",
-        ]
-    )
-    if not message:
-        message = _describe(token)
-    add_event(record, kind, trigger, message)
+    values = {
+        "access_token": issued.access_token,
+        "token_type": issued.token_type,
+        "obtained_at": now,
+        "expires_at": now + timedelta(seconds=issued.expires_in) if issued.expires_in is not None else None,
+        "state": TokenState.CONNECTED,
+        "last_error": "",
+        "updated_at": now,
+        "lease_owner": "",
+        "lease_until": None,
+    }
+    if issued.refresh_token:
+        values["refresh_token"] = issued.refresh_token
+    with transaction.atomic():
+        stored = BearerToken.objects.filter(pk=record.pk, lease_owner=lease).update(**values)
+        if stored:
+            add_event(record, kind, trigger, _describe(issued))
+    if not stored:
+        raise _lease_lost(record)
+
+
+def _fail(
+    record: Authorization, lease: str, trigger: Trigger, kind: str, message: str, *, consent_required: bool
+) -> TokenError:
+    """Record a failure and return the error to raise. Every stored token is kept."""
+    state = TokenState.CONSENT_REQUIRED if consent_required else TokenState.FAILED
+    now = timezone.now()
+    with transaction.atomic():
+        recorded = BearerToken.objects.filter(pk=record.pk, lease_owner=lease).update(
+            state=state, last_error=message, updated_at=now, lease_owner="", lease_until=None
+        )
+        if recorded:
+            add_event(record, kind, trigger, message, success=False)
+    log.warning("OAuth2 authorization %s: %s", record.code, message)
+    record.token.state, record.token.last_error, record.token.updated_at = state, message, now
+    return TokenError(f"{record.code}: {message}", consent_required=consent_required)
 
 
 def _describe(token: flows.Token) -> str:
@@ -358,22 +448,33 @@ def _describe(token: flows.Token) -> str:
 
 
 def clear(record: Authorization, *, trigger: Trigger) -> None:
+    """Forget the access and refresh tokens. A renewal in flight loses its lease, so it cannot
+    write a token back afterwards."""
+    _forget(record, trigger, EventKind.CLEARED, "Access and refresh tokens removed.")
+
+
+def endpoint_changed(record: Authorization, *, trigger: Trigger, message: str) -> None:
+    """The token or auth URL now points at another server: the tokens issued by the old one are
+    dropped (the new server must not receive the old refresh token)."""
+    _forget(record, trigger, EventKind.ENDPOINT_CHANGED, message)
+
+
+def _forget(record: Authorization, trigger: Trigger, kind: str, message: str) -> None:
+    _bearer(record)
     with transaction.atomic():
-        # Locked like a renewal, so a refresh running at this moment cannot write a token back.
-        record = Authorization.objects.select_for_update().get(pk=record.pk)
-        _clear_locked(record, trigger)
-
-
-def _clear_locked(record: Authorization, trigger: Trigger) -> None:
-    record.access_token = ""
-    record.refresh_token = ""
-    record.expires_at = None
-    record.obtained_at = None
-    record.token_type = ""
-    record.token_state = TokenState.NOT_CONNECTED
-    record.last_error = ""
-    record.save()
-    add_event(record, EventKind.CLEARED, trigger, "Access and refresh tokens removed.")
+        BearerToken.objects.filter(pk=record.pk).update(
+            access_token="",
+            refresh_token="",
+            token_type="",
+            expires_at=None,
+            obtained_at=None,
+            state=TokenState.NOT_CONNECTED,
+            last_error="",
+            updated_at=timezone.now(),
+            lease_owner="",
+            lease_until=None,
+        )
+        add_event(record, kind, trigger, message)
 
 
 def add_event(

@@ -25,10 +25,10 @@ LIST_FIELDS = (
     "code",
     "environment",
     "grant_type",
-    "token_state",
-    "expires_at",
-    "obtained_at",
-    "access_token",
+    "bearer__state",
+    "bearer__expires_at",
+    "bearer__obtained_at",
+    "bearer__access_token",
 )
 # The form carries the client secret: keep it out of error reports.
 _sensitive = sensitive_post_parameters("client_secret")
@@ -44,7 +44,7 @@ def callback_url(request: HttpRequest) -> str:
 
 @permission_required("oauth2_auth.view_authorization", raise_exception=True)
 def authorization_list(request: HttpRequest) -> HttpResponse:
-    records = Authorization.objects.only(*LIST_FIELDS)
+    records = Authorization.objects.select_related("bearer").only(*LIST_FIELDS)
     records, query = pages.search(request, records, ("code", "environment"))
     page = pages.paginate(request, records.order_by("code"))
     return render(request, "oauth2_auth/authorization_list.html", {"page": page, "q": query})
@@ -81,7 +81,17 @@ def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
         noun="Authorization",
         change_permission="oauth2_auth.change_authorization",
         detail_url="oauth2_auth:detail",
+        on_saved=lambda form, saved: _drop_tokens_if_moved(request, form, saved),
     )
+
+
+def _drop_tokens_if_moved(request: HttpRequest, form: AuthorizationForm, saved: Authorization) -> None:
+    """Tokens issued by one server never go to another: a new token or auth URL origin drops them."""
+    moved = form.moved_endpoints()
+    if moved:
+        message = "; ".join(moved) + ". The stored tokens were dropped: click Get Token."
+        tokens.endpoint_changed(saved, trigger=Trigger.user(request.user), message=message)
+        messages.warning(request, message)
 
 
 @permission_required("oauth2_auth.delete_authorization", raise_exception=True)

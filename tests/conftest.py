@@ -8,7 +8,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from oauth2_auth.models import Authorization, GrantType
+from oauth2_auth.models import Authorization, BearerToken, GrantType
 
 pytest_plugins = ["tests.provider.fixtures", "tests.soap_server.fixtures", "tests.browser"]
 
@@ -55,6 +55,20 @@ def outsider_client(outsider: User) -> Client:
     return _client_for(outsider)
 
 
+# Token state lives in BearerToken (written by oauth2_auth.tokens in the app); tests set it up
+# directly. "token_state" is the old name of BearerToken.state.
+TOKEN_FIELDS = ("access_token", "refresh_token", "token_type", "expires_at", "obtained_at", "last_error")
+
+
+def set_token(record: Authorization, **fields: Any) -> BearerToken:
+    """Give ``record`` a token row holding ``fields`` (test set-up only)."""
+    if "token_state" in fields:
+        fields["state"] = fields.pop("token_state")
+    token, _ = BearerToken.objects.update_or_create(authorization=record, defaults=fields)
+    record.bearer = token
+    return token
+
+
 def make_authorization(**fields: Any) -> Authorization:
     values: dict[str, Any] = {
         "code": "ENDPOINT",
@@ -66,7 +80,11 @@ def make_authorization(**fields: Any) -> Authorization:
         "scope": "https://api.businesscentral.dynamics.com/.default",
     }
     values.update(fields)
-    return Authorization.objects.create(**values)
+    token = {name: values.pop(name) for name in (*TOKEN_FIELDS, "token_state") if name in values}
+    record = Authorization.objects.create(**values)
+    if token:
+        set_token(record, **token)
+    return record
 
 
 @pytest.fixture

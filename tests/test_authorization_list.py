@@ -64,9 +64,9 @@ def test_it_shows_token_status_without_decrypting(admin_client, db) -> None:
         code="LIVE", access_token="tok-1", obtained_at=now, expires_at=now + timedelta(hours=1)
     )
     make_authorization(code="OLD", access_token="tok-2", obtained_at=now, expires_at=now - timedelta(hours=1))
-    from oauth2_auth.models import Authorization, TokenState
+    from oauth2_auth.models import BearerToken, TokenState
 
-    Authorization.objects.update(token_state=TokenState.CONNECTED)
+    BearerToken.objects.update(state=TokenState.CONNECTED)
     with mock.patch("connectit.fields.decrypt", side_effect=AssertionError("decrypted")):
         body = admin_client.get(URL).content.decode()
     assert 'data-status="valid"' in body and "Valid until" in body

@@ -66,7 +66,7 @@ def test_admin_gets_a_token_with_consent(page, live_server, admin_user, provider
     record = Authorization.objects.get(code="DOT")
     assert record.status == Status.VALID
     html = page.content()
-    assert record.access_token not in html and record.refresh_token not in html
+    assert record.token.access_token not in html and record.token.refresh_token not in html
     assert provider.stats()["authorization_code"] == 1
 
 

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl
 import pytest
 import requests
 import responses
+from cryptography.fernet import Fernet
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
@@ -643,7 +644,7 @@ def test_it_renews_the_token_once_and_retries_after_a_401(db, api) -> None:
     sent = [call.request.headers["Authorization"] for call in api_calls(api)]
     assert sent == [f"Bearer {ACCESS}", f"Bearer {NEW_ACCESS}"]
     assert run.http_status == 200
-    assert Authorization.objects.get().access_token == NEW_ACCESS
+    assert Authorization.objects.get().token.access_token == NEW_ACCESS
 
 
 def test_it_refreshes_an_authorization_code_token_after_a_401(db, api) -> None:
@@ -837,6 +838,21 @@ def test_it_turns_a_crash_into_a_failed_run(db, api, monkeypatch) -> None:
     run = go(make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER))
     assert run.outcome == Outcome.FAILED
     assert run.message == "Internal error (KeyError); see the server log."
+    assert_no_secret(stored_text())
+
+
+def test_it_names_a_secret_no_configured_key_can_decrypt(db, api) -> None:
+    make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER)
+    api.add(responses.GET, f"{API}/customers", json=[])
+    # The key that encrypted the bearer token is replaced by another one.
+    with override_settings(CONNECTIT_ENCRYPTION_KEYS=[Fernet.generate_key().decode()]):
+        run = go(Definition.objects.get(code="CUSTOMERS"))
+    assert run.outcome == Outcome.FAILED
+    assert run.message.startswith("The stored bearer token of definition CUSTOMERS cannot be decrypted")
+    assert "CONNECTIT_ENCRYPTION_KEYS" in run.message
+    assert "gAAAA" not in run.message  # no ciphertext either
+    assert run.finished_at is not None
+    assert len(api.calls) == 0
     assert_no_secret(stored_text())
 
 

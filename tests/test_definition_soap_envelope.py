@@ -219,7 +219,7 @@ def test_it_renews_the_token_once_after_an_unauthorized_answer(db, api, answer: 
     assert sent == [f"Bearer {ACCESS}", f"Bearer {NEW_ACCESS}"]
     assert [call.request.body for call in api_calls(api)] == [ENVELOPE_11.replace("{id}", "1").encode()] * 2
     assert run.response_body == ANSWER_11
-    assert Authorization.objects.get().access_token == NEW_ACCESS
+    assert Authorization.objects.get().token.access_token == NEW_ACCESS
 
 
 def test_it_fails_naming_the_authorization_after_a_second_unauthorized_fault(db, api) -> None:

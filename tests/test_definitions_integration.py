@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from definitions import runner
 from definitions.models import AuthType, Definition, Direction, Kind, Outcome, Paging, SoapMode, SoapVersion
-from oauth2_auth.models import Authorization
+from oauth2_auth.models import Authorization, BearerToken
 from oauth2_auth.tokens import Trigger
 from tests.provider_helpers import ac_record, cc_record, give_consent
 
@@ -48,7 +48,7 @@ def run(record: Definition, **params: str):
 
 
 def expire(record: Authorization) -> None:
-    Authorization.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
+    BearerToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
 
 
 # --- REST ----------------------------------------------------------------------------------------

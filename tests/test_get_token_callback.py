@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 
 from oauth2_auth import consent
 from oauth2_auth.models import Authorization, EventKind, GrantType, Status
-from tests.conftest import make_authorization
+from tests.conftest import make_authorization, set_token
 
 TOKEN_URL = "https://idp.example.com/oauth2/token"
 AUTH_URL = "https://idp.example.com/oauth2/authorize"
@@ -60,8 +60,8 @@ def test_it_exchanges_the_code_and_redirects_to_the_record(admin_client, record)
     assert sent["redirect_uri"] == ["http://testserver/oauth2/callback/"]
     assert len(sent["code_verifier"][0]) >= 43
     record.refresh_from_db()
-    assert record.access_token == "at-from-code"
-    assert record.refresh_token == "rt-from-code"
+    assert record.token.access_token == "at-from-code"
+    assert record.token.refresh_token == "rt-from-code"
     assert record.status == Status.VALID
     assert record.events.first().kind == EventKind.CONSENT_GIVEN
 
@@ -163,8 +163,7 @@ def test_it_accepts_the_expected_iss(admin_client, record) -> None:
 
 @responses.activate
 def test_a_failed_exchange_keeps_the_old_tokens(admin_client, record) -> None:
-    record.access_token, record.refresh_token = "old-access", "old-refresh"
-    record.save()
+    set_token(record, access_token="old-access", refresh_token="old-refresh")
     params = start(admin_client, record)
     responses.post(
         TOKEN_URL, status=400, json={"error": "invalid_grant", "error_description": "Code expired"}
@@ -173,7 +172,7 @@ def test_a_failed_exchange_keeps_the_old_tokens(admin_client, record) -> None:
     body = response.content.decode()
     assert "Code exchange failed" in body and "invalid_grant (Code expired)" in body
     record.refresh_from_db()
-    assert (record.access_token, record.refresh_token) == ("old-access", "old-refresh")
+    assert (record.token.access_token, record.token.refresh_token) == ("old-access", "old-refresh")
 
 
 def test_it_redirects_anonymous_to_login(client, record) -> None:

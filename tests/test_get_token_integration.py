@@ -9,7 +9,7 @@ import requests
 from django.utils import timezone
 
 from oauth2_auth import tokens
-from oauth2_auth.models import Authorization, EventKind, Status
+from oauth2_auth.models import Authorization, BearerToken, EventKind, Status
 from tests.provider.fixtures import AC_NOPKCE_CLIENT_ID, AC_NOPKCE_CLIENT_SECRET
 from tests.provider_helpers import ac_record, call_api, cc_record, give_consent
 
@@ -23,7 +23,7 @@ def provider(oauth_provider):
 
 
 def expire(record: Authorization) -> None:
-    Authorization.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
+    BearerToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
 
 
 @pytest.mark.parametrize("credential_type", ["basic", "body"])
@@ -33,11 +33,11 @@ def test_client_credentials_token_works_on_the_api(provider, admin_client, crede
     assert "Token obtained for DOT-CC." in response.content.decode()
     record.refresh_from_db()
     assert record.status == Status.VALID
-    assert record.refresh_token == ""  # client credentials never get one
-    assert call_api(provider, record.access_token) == 200
+    assert record.token.refresh_token == ""  # client credentials never get one
+    assert call_api(provider, record.token.access_token) == 200
     assert provider.stats()["client_credentials"] == 1
     # A valid token is reused: no further token request.
-    assert tokens.get_access_token("dot-cc") == record.access_token
+    assert tokens.get_access_token("dot-cc") == record.token.access_token
     assert provider.stats()["total"] == 1
 
 
@@ -68,15 +68,15 @@ def test_authorization_code_flow_with_pkce(provider, admin_client) -> None:
     assert response["Location"] == f"/oauth2/authorizations/{record.pk}/"
     record.refresh_from_db()
     assert record.status == Status.VALID
-    assert record.refresh_token
-    assert call_api(provider, record.access_token) == 200
+    assert record.token.refresh_token
+    assert call_api(provider, record.token.access_token) == 200
     assert provider.stats()["authorization_code"] == 1
     event = record.events.first()
     assert (event.kind, event.trigger, event.success) == (EventKind.CONSENT_GIVEN, "user admin", True)
     page = admin_client.get(response["Location"]).content.decode()
     assert "Consent given: DOT-AC now holds a token." in page
     assert "Valid until" in page
-    assert record.access_token not in page and record.refresh_token not in page
+    assert record.token.access_token not in page and record.token.refresh_token not in page
 
 
 def test_authorization_code_flow_without_pkce(provider, admin_client) -> None:
@@ -101,7 +101,7 @@ def test_refresh_after_expiry_rotates_the_refresh_token(provider, admin_client) 
     record = ac_record(provider)
     give_consent(admin_client, provider, record)
     record.refresh_from_db()
-    old_access, old_refresh = record.access_token, record.refresh_token
+    old_access, old_refresh = record.token.access_token, record.token.refresh_token
     provider.expire_tokens()
     expire(record)
 
@@ -109,7 +109,7 @@ def test_refresh_after_expiry_rotates_the_refresh_token(provider, admin_client) 
 
     record.refresh_from_db()
     assert new_access != old_access
-    assert record.refresh_token != old_refresh  # rotated, saved with the access token
+    assert record.token.refresh_token != old_refresh  # rotated, saved with the access token
     assert call_api(provider, new_access) == 200
     assert call_api(provider, old_access) == 401
     assert provider.stats()["refresh_token"] == 1
@@ -130,7 +130,7 @@ def test_a_revoked_refresh_token_asks_for_consent_again(provider, admin_client) 
     provider.revoke_tokens()
     expire(record)
     record.refresh_from_db()
-    stored_refresh = record.refresh_token
+    stored_refresh = record.token.refresh_token
 
     with pytest.raises(tokens.TokenError) as raised:
         tokens.get_access_token(record.code)
@@ -139,7 +139,7 @@ def test_a_revoked_refresh_token_asks_for_consent_again(provider, admin_client) 
     assert "click Get Token" in str(raised.value)
     record.refresh_from_db()
     assert record.status == Status.CONSENT_REQUIRED
-    assert record.refresh_token == stored_refresh  # kept; only consent replaces it
+    assert record.token.refresh_token == stored_refresh  # kept; only consent replaces it
     # Consent again and all is well.
     give_consent(admin_client, provider, record)
     record.refresh_from_db()
@@ -161,16 +161,20 @@ def test_refresh_now_and_clear_token_buttons(provider, admin_client) -> None:
     record = ac_record(provider)
     give_consent(admin_client, provider, record)
     record.refresh_from_db()
-    before = record.access_token
+    before = record.token.access_token
     page = admin_client.post(f"/oauth2/authorizations/{record.pk}/refresh/", follow=True).content.decode()
     assert "Token refreshed for DOT-AC." in page
     record.refresh_from_db()
-    assert record.access_token != before
+    assert record.token.access_token != before
 
     page = admin_client.post(f"/oauth2/authorizations/{record.pk}/clear-token/", follow=True).content.decode()
     assert "The tokens of DOT-AC were removed." in page
     record.refresh_from_db()
-    assert (record.access_token, record.refresh_token, record.status) == ("", "", Status.NOT_CONNECTED)
+    assert (record.token.access_token, record.token.refresh_token, record.status) == (
+        "",
+        "",
+        Status.NOT_CONNECTED,
+    )
     assert [e.kind for e in record.events.all()[:3]] == [
         EventKind.CLEARED,
         EventKind.REFRESHED,

@@ -16,7 +16,7 @@ from django.db import connection
 from django.utils import timezone
 
 from oauth2_auth import tokens
-from oauth2_auth.models import Authorization
+from oauth2_auth.models import Authorization, BearerToken
 from tests.provider_helpers import ac_record, call_api, cc_record, give_consent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,7 +33,7 @@ def provider(oauth_provider):
 
 
 def expire(record: Authorization) -> None:
-    Authorization.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
+    BearerToken.objects.filter(pk=record.pk).update(expires_at=timezone.now() - timedelta(seconds=5))
 
 
 def expired_auth_code_record(provider, client) -> Authorization:
@@ -129,5 +129,5 @@ def test_processes_cause_one_refresh(provider, admin_client) -> None:
     assert len({result["token"] for result in results}) == 1
     assert provider.stats()["total"] == 1
     record.refresh_from_db()
-    assert record.access_token == results[0]["token"]
-    assert call_api(provider, record.access_token) == 200
+    assert record.token.access_token == results[0]["token"]
+    assert call_api(provider, record.token.access_token) == 200

@@ -17,9 +17,14 @@ TOKEN_URL = "https://login.microsoftonline.com/contoso/oauth2/v2.0/token"
 
 
 def connected(code: str, expires_in: timedelta, **fields) -> Authorization:
-    now = timezone.now()
-    values = {"access_token": f"old-{code}", "token_state": TokenState.CONNECTED, "obtained_at": now}
-    return make_authorization(code=code, expires_at=now + expires_in, **{**values, **fields})
+    """A record holding a one-hour token that expires in ``expires_in``."""
+    expires_at = timezone.now() + expires_in
+    values = {
+        "access_token": f"old-{code}",
+        "token_state": TokenState.CONNECTED,
+        "obtained_at": expires_at - timedelta(hours=1),
+    }
+    return make_authorization(code=code, expires_at=expires_at, **{**values, **fields})
 
 
 def run(*args: str) -> tuple[str, str]:
@@ -41,8 +46,8 @@ def test_refresh_tokens_renews_what_expires_soon(db) -> None:
     assert len(responses.calls) == 1
     soon.refresh_from_db()
     later.refresh_from_db()
-    assert soon.access_token == "fresh-token"
-    assert later.access_token == "old-LATER"
+    assert soon.token.access_token == "fresh-token"
+    assert later.token.access_token == "old-LATER"
     event = soon.events.first()
     assert (event.kind, event.trigger) == (EventKind.OBTAINED, "command refresh_tokens")
 
@@ -60,8 +65,8 @@ def test_refresh_tokens_exits_non_zero_when_one_fails(db) -> None:
     assert raised.value.returncode == 1
     assert "1 token refresh(es) failed." in str(raised.value)
     broken = Authorization.objects.get(code="BROKEN")
-    assert broken.access_token == "old-BROKEN"  # kept
-    assert Authorization.objects.get(code="FINE").access_token == "ok-token"
+    assert broken.token.access_token == "old-BROKEN"  # kept
+    assert Authorization.objects.get(code="FINE").token.access_token == "ok-token"
 
 
 def test_refresh_tokens_skips_records_waiting_for_consent(db) -> None:

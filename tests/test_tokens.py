@@ -17,7 +17,15 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from oauth2_auth import flows, tokens
-from oauth2_auth.models import Authorization, EventKind, GrantType, Status, TokenEvent, TokenState
+from oauth2_auth.models import (
+    Authorization,
+    BearerToken,
+    EventKind,
+    GrantType,
+    Status,
+    TokenEvent,
+    TokenState,
+)
 from tests.conftest import make_authorization
 
 TOKEN_URL = "https://login.example.com/contoso/oauth2/v2.0/token"
@@ -58,8 +66,9 @@ def authorization_code(*, expires_in: int = 30, **fields: Any) -> Authorization:
     return make_authorization(**values)
 
 
-def reload(record: Authorization) -> Authorization:
-    return Authorization.objects.get(pk=record.pk)
+def reload(record: Authorization) -> BearerToken:
+    """The record's token state as stored now."""
+    return BearerToken.objects.get(pk=record.pk)
 
 
 def body_of(call) -> dict[str, str]:
@@ -72,7 +81,7 @@ def token_json(**fields: Any) -> dict[str, Any]:
     return body
 
 
-def expires_in_seconds(record: Authorization) -> float:
+def expires_in_seconds(record: BearerToken) -> float:
     return (record.expires_at - timezone.now()).total_seconds()
 
 
@@ -133,7 +142,7 @@ def test_it_requests_a_client_credentials_token(db) -> None:
     stored = reload(record)
     assert stored.access_token == NEW_ACCESS
     assert stored.refresh_token == ""
-    assert stored.token_state == TokenState.CONNECTED
+    assert stored.state == TokenState.CONNECTED
     assert stored.status == Status.VALID
     assert 3590 < expires_in_seconds(stored) <= 3600
 
@@ -210,11 +219,11 @@ def test_it_uses_the_default_lifetime_without_expires_in(db) -> None:
     assert stored.expires_at is None
     assert stored.status == Status.VALID
     # 500 s later the token still has 100 s to live: no request.
-    Authorization.objects.filter(pk=record.pk).update(obtained_at=timezone.now() - timedelta(seconds=500))
+    BearerToken.objects.filter(pk=record.pk).update(obtained_at=timezone.now() - timedelta(seconds=500))
     assert tokens.get_access_token("ENDPOINT") == NEW_ACCESS
     assert len(responses.calls) == 1
     # 545 s later it expires within the margin: a new request.
-    Authorization.objects.filter(pk=record.pk).update(obtained_at=timezone.now() - timedelta(seconds=545))
+    BearerToken.objects.filter(pk=record.pk).update(obtained_at=timezone.now() - timedelta(seconds=545))
     tokens.get_access_token("ENDPOINT")
     assert len(responses.calls) == 2
 
@@ -266,7 +275,7 @@ def test_it_refreshes_an_expired_token(db) -> None:
 def test_it_saves_a_rotated_refresh_token_with_the_access_token(db) -> None:
     record = authorization_code(expires_in=-1)
     responses.add(responses.POST, TOKEN_URL, json=token_json(refresh_token=NEW_REFRESH))
-    table = Authorization._meta.db_table
+    table = BearerToken._meta.db_table
     with CaptureQueriesContext(connection) as queries:
         tokens.get_access_token("BC")
     updates = [
@@ -337,7 +346,7 @@ def test_it_asks_for_consent_after_invalid_grant(db, caplog) -> None:
     )
     stored = reload(record)
     assert stored.status == Status.CONSENT_REQUIRED
-    assert stored.token_state == TokenState.CONSENT_REQUIRED
+    assert stored.state == TokenState.CONSENT_REQUIRED
     assert (stored.access_token, stored.refresh_token) == (OLD_ACCESS, OLD_REFRESH)
     assert stored.last_error == message.removeprefix("BC: ")
     [event] = events(record)
@@ -503,7 +512,7 @@ def test_it_clears_the_last_error_on_success(db) -> None:
     responses.add(responses.POST, TOKEN_URL, json=token_json())
     tokens.get_access_token("BC")
     stored = reload(record)
-    assert (stored.token_state, stored.last_error) == (TokenState.CONNECTED, "")
+    assert (stored.state, stored.last_error) == (TokenState.CONNECTED, "")
 
 
 # --- renew(force, stale_token) -------------------------------------------------------------------------

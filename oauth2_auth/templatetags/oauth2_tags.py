@@ -37,7 +37,7 @@ def status_badge(record: Authorization) -> SafeString:
             '<span class="badge {}" data-status="{}">Valid until {}</span>',
             _BADGE_CLASS[status],
             status.value,
-            local_time(record.effective_expiry),
+            local_time(record.token.effective_expiry),
         )
     return format_html(
         '<span class="badge {}" data-status="{}">{}</span>', _BADGE_CLASS[status], status.value, label
