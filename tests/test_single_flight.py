@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from oauth2_auth import tokens
 from oauth2_auth.models import Authorization, BearerToken
+from tests.processes import in_processes
 from tests.provider_helpers import ac_record, call_api, cc_record, give_consent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -87,39 +82,6 @@ def test_threads_cause_one_client_credentials_request(provider) -> None:
     results = in_threads(record.code, THREADS)
     assert len(set(results)) == 1
     assert provider.stats()["client_credentials"] == 1
-
-
-def database_url() -> str:
-    """The test database, as a URL the worker processes can open."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        return f"sqlite:///{settings['NAME']}"
-    user = settings["USER"] or "postgres"
-    password = f":{settings['PASSWORD']}" if settings["PASSWORD"] else ""
-    host = f"{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}"
-    return f"postgres://{user}{password}@{host}/{settings['NAME']}"
-
-
-def in_processes(code: str, count: int) -> list[dict]:
-    env = {**os.environ, "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "connectit.settings"}
-    start_at = time.time() + 3  # time for every interpreter to import Django first
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.single_flight_worker", code, str(start_at)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(count)
-    ]
-    results = []
-    for worker in workers:
-        out, err = worker.communicate(timeout=60)
-        assert worker.returncode == 0, err
-        results.append(json.loads(out.strip().splitlines()[-1]))
-    return results
 
 
 def test_processes_cause_one_refresh(provider, admin_client) -> None:

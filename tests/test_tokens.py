@@ -671,3 +671,23 @@ def test_it_keeps_events_kept_events(db) -> None:
     tokens.add_event(record, EventKind.CLEARED, tokens.SYSTEM, "newest")
     assert TokenEvent.objects.filter(authorization=record).count() == tokens.EVENTS_KEPT
     assert events(record)[0].message == "newest"
+
+
+# --- Provider text that echoes secrets ----------------------------------------------------------
+
+
+@responses.activate
+def test_an_echoed_secret_is_redacted_in_last_error_events_and_log(db, caplog) -> None:
+    record = authorization_code(expires_in=-1)
+    echo = f"client_secret={CLIENT_SECRET}&refresh_token={OLD_REFRESH} was not accepted"
+    responses.add(
+        responses.POST, TOKEN_URL, status=400, json={"error": "invalid_request", "error_description": echo}
+    )
+    caplog.set_level(logging.INFO)
+    with pytest.raises(tokens.TokenError) as caught:
+        tokens.get_access_token("BC")
+    stored = reload(record)
+    texts = (str(caught.value), stored.last_error, events(record)[0].message, caplog.text)
+    for text in texts:
+        assert "[redacted]" in text
+    assert_safe(*texts)

@@ -100,6 +100,11 @@ class ProviderServer:
         """Make the token endpoint sleep before answering (reset() sets it back to 0)."""
         self._call("POST", "token-delay/", {"seconds": str(seconds)})
 
+    def set_token_hang(self, seconds: float) -> None:
+        """Make token requests wait ``seconds`` and then fail with 503 unprocessed (reset()
+        sets it back to 0): no token is issued and no refresh token is spent."""
+        self._call("POST", "token-hang/", {"seconds": str(seconds)})
+
     def _call(self, method: str, path: str, data: dict[str, str] | None = None) -> dict:
         response = requests.request(method, f"{self.base_url}/test/{path}", data=data, timeout=TIMEOUT)
         response.raise_for_status()

@@ -16,6 +16,7 @@ COUNTER_KEYS = (*TOKEN_GRANTS, "other_grant", "total", "api", "api_unauthorized"
 _lock = threading.Lock()
 _counts: Counter[str] = Counter()
 _token_delay = 0.0
+_token_hang = 0.0
 
 
 def count_token_request(grant_type: str) -> None:
@@ -37,16 +38,33 @@ def snapshot() -> dict[str, int]:
 
 def reset() -> None:
     """Zero the counters and the token delay, so one test's knobs never leak into the next."""
-    global _token_delay
+    global _token_delay, _token_hang
     with _lock:
         _counts.clear()
         _token_delay = 0.0
+        _token_hang = 0.0
 
 
 def set_token_delay(seconds: float) -> None:
     global _token_delay
     with _lock:
         _token_delay = max(0.0, seconds)
+
+
+def set_token_hang(seconds: float) -> None:
+    global _token_hang
+    with _lock:
+        _token_hang = max(0.0, seconds)
+
+
+def hang_token_endpoint() -> bool:
+    """With a hang set, a token request waits that long and is then dropped unprocessed (the
+    caller gets 503): a request lost on its way, whose caller may die waiting."""
+    with _lock:
+        hang = _token_hang
+    if hang:
+        time.sleep(hang)
+    return bool(hang)
 
 
 def pause_token_endpoint() -> None:

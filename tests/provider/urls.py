@@ -21,4 +21,5 @@ urlpatterns = [
     path("test/expire/", views.expire),
     path("test/revoke/", views.revoke),
     path("test/token-delay/", views.token_delay),
+    path("test/token-hang/", views.token_hang),
 ]

@@ -47,6 +47,8 @@ class CountingTokenView(TokenView):
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         state.count_token_request(request.POST.get("grant_type", ""))
+        if state.hang_token_endpoint():
+            return JsonResponse({"error": "temporarily_unavailable"}, status=503)
         state.pause_token_endpoint()
         return super().post(request, *args, **kwargs)
 
@@ -209,6 +211,17 @@ def token_delay(request: HttpRequest) -> HttpResponse:
     except ValueError:
         return JsonResponse({"error": "seconds must be a number"}, status=400)
     state.set_token_delay(seconds)
+    return JsonResponse({"seconds": seconds})
+
+
+@loopback_only
+@require_POST
+def token_hang(request: HttpRequest) -> HttpResponse:
+    try:
+        seconds = float(request.POST.get("seconds", "0"))
+    except ValueError:
+        return JsonResponse({"error": "seconds must be a number"}, status=400)
+    state.set_token_hang(seconds)
     return JsonResponse({"seconds": seconds})
 
 
