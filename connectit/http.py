@@ -1,21 +1,32 @@
 """The one wrapper every outbound HTTP call goes through.
 
-It always sets a timeout (a hung endpoint must never hang a page or a worker) and reads at most
-``max_bytes`` of the body (a misconfigured URL that streams a huge file must not eat memory).
+Every call has one wall-clock deadline over connecting, the answer's headers and its body (a hung
+or trickling endpoint must never hang a page or a worker; only a slow host-name lookup can overrun
+it), and reads at most ``max_bytes`` of the body (a misconfigured URL that streams a huge file must
+not eat memory). Connections are kept alive per thread, cookies are not: one thread serves many
+runs, definitions and authorizations, and a cookie received while calling as one of them must never
+be sent for another.
 Errors are turned into ``HttpError`` with a message that names only the host: request URLs can
 carry secrets in their query string (a GET token endpoint), so they never reach a message.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from dataclasses import dataclass
+from http.cookiejar import Cookie, DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 import urllib3
 from django.conf import settings
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 USER_AGENT = "ConnectIT-OAuth2/1.0"
 _local = threading.local()
@@ -40,13 +51,175 @@ class Response:
         return self.content.decode("utf-8", errors="replace")
 
 
+# --- The deadline --------------------------------------------------------------------------------
+
+
+class _Deadline:
+    """One wall-clock limit over connecting, the headers and the body of a single call.
+
+    requests' ``timeout`` bounds each connect and each socket read on its own, so a server that
+    sends one byte a second never trips it. Instead a timer shuts the call's socket down when the
+    limit passes; shutdown(), unlike close(), wakes a recv() blocked in another thread.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._ends = time.monotonic() + seconds
+        self._lock = threading.Lock()  # orders the timer's shutdown against finish()
+        self._finished = False
+        self._connection: HTTPConnection | None = None
+        self._socket: socket.socket | None = None
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True  # never keeps the process alive
+        self._outer: _Deadline | None = None
+
+    def __enter__(self) -> _Deadline:
+        self._outer = _current_deadline()
+        _local.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        _local.deadline = self._outer
+        self.finish()
+        self._timer.join()  # quick once cancelled; no timer thread outlives its call
+
+    def remaining(self) -> float:
+        # Never zero: a zero timeout would make the socket non-blocking rather than fail it.
+        return max(self._ends - time.monotonic(), 0.001)
+
+    def watch(self, connection: HTTPConnection, sock: socket.socket | None) -> None:
+        """Make ``connection`` (and its socket, before urllib3 stores it) the one to cut."""
+        with self._lock:
+            self._connection = connection
+            self._socket = sock or self._socket
+            if self.expired:  # the limit passed while connecting: cut it right away
+                self._shut()
+
+    def finish(self) -> bool:
+        """Stop watching, so the connection can go back to the pool; True if the limit passed."""
+        with self._lock:
+            self._finished = True
+        self._timer.cancel()
+        return self.expired
+
+    def _expire(self) -> None:
+        with self._lock:
+            if not self._finished:
+                self.expired = True
+                self._shut()
+
+    def _shut(self) -> None:
+        _shut_down(self._socket)
+        if self._connection is not None:
+            _shut_down(self._connection.sock)  # the TLS socket, once the handshake wrapped it
+
+
+def _current_deadline() -> _Deadline | None:
+    return getattr(_local, "deadline", None)
+
+
+def _shut_down(sock: object) -> None:
+    # TLS-in-TLS (an HTTPS proxy) hands out an SSLTransport; the real socket is underneath.
+    if not isinstance(sock, socket.socket):
+        sock = getattr(sock, "socket", None)
+    if isinstance(sock, socket.socket):
+        # OSError: already closed by the thread that owns it.
+        with contextlib.suppress(OSError):
+            # socket.socket's shutdown, not SSLSocket's: that one also drops the TLS state the
+            # blocked reader is still using.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _WatchedConnection(HTTPConnection):
+    """Tells the calling thread's deadline which socket to cut, whether new or kept alive."""
+
+    def _new_conn(self) -> socket.socket:
+        deadline = _current_deadline()
+        if deadline is None:
+            return super()._new_conn()
+        # A connect that hangs cannot be woken, so each attempt only gets the time left. (Looking
+        # up the host name, which comes first, cannot be limited at all.)
+        self.timeout = deadline.remaining()
+        sock = super()._new_conn()
+        sock.settimeout(deadline.remaining())  # the TLS handshake, before the watch can reach it
+        deadline.watch(self, sock)
+        return sock
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = _current_deadline()
+        if deadline is not None:
+            deadline.watch(self, self.sock)  # None until a plain-HTTP connection connects
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(_WatchedConnection, HTTPSConnection):
+    pass
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_POOLS = {"http": _WatchedPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """Opens watched connections, directly or through an HTTP(S) proxy."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        # A SOCKS manager is no ProxyManager and needs its own pools; its calls still fail at the
+        # deadline, though only once a read returns.
+        if isinstance(manager, urllib3.ProxyManager):
+            manager.pool_classes_by_scheme = _POOLS
+        return manager
+
+
+# --- The session ---------------------------------------------------------------------------------
+
+
+class _NoCookies(DefaultCookiePolicy):
+    """Keeps no cookie an answer sets, and sends none from the session's jar.
+
+    A cookie passed with ``cookies=`` still goes out with its own call: requests sends it from a
+    jar made for that call.
+    """
+
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+
 def session() -> requests.Session:
     """One keep-alive session per thread: requests.Session is not thread-safe."""
     current = getattr(_local, "session", None)
     if current is None:
-        current = _local.session = requests.Session()
-        current.headers["User-Agent"] = USER_AGENT
+        current = _local.session = _new_session()
     return current
+
+
+def _new_session() -> requests.Session:
+    fresh = requests.Session()
+    fresh.headers["User-Agent"] = USER_AGENT
+    fresh.cookies.set_policy(_NoCookies())
+    fresh.mount("https://", _WatchedAdapter())
+    fresh.mount("http://", _WatchedAdapter())
+    return fresh
+
+
+# --- Sending -------------------------------------------------------------------------------------
 
 
 def host_of(url: str) -> str:
@@ -63,47 +236,55 @@ def send(
     max_bytes: int,
     timeout: float | None = None,
     truncate: bool = False,
-    **kwargs,
+    **kwargs: Any,
 ) -> Response:
-    """Send a request and read at most ``max_bytes`` of the answer.
+    """Send a request and read at most ``max_bytes`` of the answer, all within ``timeout`` seconds.
 
     A longer answer raises ``HttpError``, or with ``truncate`` is cut at ``max_bytes``.
     """
     timeout = timeout or settings.CONNECTIT_HTTP_TIMEOUT
     host = host_of(url)
-    # requests' timeout bounds each connect and each read; a server trickling bytes would pass
-    # both forever, so the whole answer gets the same limit as a deadline.
-    deadline = time.monotonic() + timeout
-    try:
-        with session().request(
-            method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
-        ) as answer:
-            content, truncated = _read_capped(answer, max_bytes, host, truncate, deadline)
-            return Response(
-                status=answer.status_code,
-                headers={k.lower(): v for k, v in answer.headers.items()},
-                content=content,
-                truncated=truncated,
-            )
-    except (requests.Timeout, urllib3.exceptions.TimeoutError):
-        raise HttpError(f"{host} did not answer within {timeout:g} seconds.") from None
-    except requests.ConnectionError as exc:
-        raise HttpError(f"Could not connect to {host} ({_reason(exc)}).") from None
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        # Reading the body goes to urllib3 directly (see _read_capped), so its errors land here.
-        raise HttpError(f"The request to {host} failed ({type(exc).__name__}).") from None
+    with _Deadline(timeout) as deadline:
+        try:
+            # requests gets the limit too: it is what bounds a connect, narrowed to the time left.
+            with session().request(
+                method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+            ) as answer:
+                content, truncated = _read_capped(answer, max_bytes, host, truncate)
+                # Before the connection goes back to the pool for a later call. If the timer has
+                # fired, the body may have ended only because it cut the socket.
+                if deadline.finish():
+                    raise requests.Timeout()
+                return _response(answer, content, truncated)
+        except (OSError, urllib3.exceptions.HTTPError) as exc:  # OSError covers requests' errors
+            raise _failure(exc, host, timeout, deadline.expired) from None
 
 
-def _read_capped(
-    answer: requests.Response, max_bytes: int, host: str, truncate: bool, deadline: float
-) -> tuple[bytes, bool]:
+def _response(answer: requests.Response, content: bytes, truncated: bool) -> Response:
+    return Response(
+        status=answer.status_code,
+        headers={k.lower(): v for k, v in answer.headers.items()},
+        content=content,
+        truncated=truncated,
+    )
+
+
+def _failure(exc: BaseException, host: str, seconds: float, expired: bool) -> HttpError:
+    # Once the deadline has cut the socket, whatever broke (a reset, a short read) broke for that.
+    if expired or isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)):
+        return HttpError(f"{host} did not answer within {seconds:g} seconds.")
+    if isinstance(exc, requests.ConnectionError):
+        return HttpError(f"Could not connect to {host} ({_reason(exc)}).")
+    # Reading the body goes to urllib3 directly (see _read_capped), so its errors land here.
+    return HttpError(f"The request to {host} failed ({type(exc).__name__}).")
+
+
+def _read_capped(answer: requests.Response, max_bytes: int, host: str, truncate: bool) -> tuple[bytes, bool]:
     chunks: list[bytes] = []
     size = 0
-    # read1 returns what one receive brought, so the deadline is checked as bytes trickle in
-    # (iter_content would block until a whole chunk had arrived).
+    # read1 returns what one receive brought, so the cap is checked as bytes arrive (iter_content
+    # would block until a whole chunk had come, and read() until all of ``amt`` had).
     while chunk := answer.raw.read1(65536, decode_content=True):
-        if time.monotonic() > deadline:
-            raise requests.Timeout()
         size += len(chunk)
         if size > max_bytes:
             if not truncate:
