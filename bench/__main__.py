@@ -104,6 +104,17 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
                 figures["met"],
             )
         )
+    hang = result["writes_during_hang"]
+    table.append(
+        (
+            f"Writes while a token request hangs {hang['hang_s']} s ({hang['writes']} writes)",
+            f"p50 {hang['p50_ms']} ms, p95 {hang['p95_ms']} ms (no hang: {hang['baseline_p95_ms']} ms), "
+            f"max {hang['max_ms']} ms; "
+            f"{hang['idle_in_transaction']} connection(s) idle in transaction",
+            hang["target"],
+            hang["met"],
+        )
+    )
     table.append(
         (
             f"Import memory ({memory['pages']} pages, {memory['received_mib']} MiB)",

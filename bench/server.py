@@ -48,6 +48,9 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == "/token":
             self._token()
+        elif path == "/token-hang":
+            # A token endpoint that hangs: the writes around it are what is measured.
+            self._token(float(parse_qs(urlsplit(self.path).query).get("seconds", ["5"])[0]))
         elif path == "/reset":
             self._reset()
         else:
@@ -65,11 +68,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self._send(200, b'{"value": []}')
 
-    def _token(self) -> None:
+    def _token(self, delay: float | None = None) -> None:
         global _token_requests
         with _lock:
-            _token_requests += 1
-        time.sleep(self.delay)
+            _token_requests += 1  # counted on arrival: callers wait for a request in flight
+        time.sleep(self.delay if delay is None else delay)
         token = f"bench-token-{next(_counter)}-" + "x" * 1200  # about the size of an Entra token
         self._send(
             200, json.dumps({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}).encode()

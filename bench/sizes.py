@@ -32,6 +32,8 @@ class Size:
     page_repeats: int
     import_pages: int
     page_bytes: int
+    hang_seconds: float  # how long the token endpoint hangs while other writes are measured
+    hang_writes: int
 
 
 FULL = Size(
@@ -49,6 +51,8 @@ FULL = Size(
     page_repeats=15,
     import_pages=200,
     page_bytes=512 * 1024,
+    hang_seconds=5,
+    hang_writes=50,
 )
 
 SMOKE = Size(
@@ -66,6 +70,8 @@ SMOKE = Size(
     page_repeats=1,
     import_pages=4,
     page_bytes=16 * 1024,
+    hang_seconds=1,
+    hang_writes=6,
 )
 
 

@@ -354,7 +354,133 @@ def bench_pages() -> dict:
     }
 
 
-# --- 5. Import memory ----------------------------------------------------------------------------
+# --- 5. Writes while a token request hangs ------------------------------------------------------
+
+
+def bench_writes_during_hang(server: str) -> dict:
+    """While one renewal waits SIZE.hang_seconds for its token endpoint, other threads write:
+    a login's session, an authorization form save, a run-log row. None may wait for it."""
+    hung = valid_authorization("BENCH-HANG", token_url=f"{server}/token-hang?seconds={SIZE.hang_seconds}")
+    BearerToken.objects.filter(pk=hung.pk).update(expires_at=timezone.now() - timedelta(seconds=10))
+    other = valid_authorization("BENCH-FORM")
+    definition = Definition.objects.create(
+        code="BENCH-HANG-RUNS", endpoint_url=f"{server}/api/x", auth_type=AuthType.ANONYMOUS
+    )
+    admin = User.objects.create_superuser("bench-hang", "hang@example.com", "bench-password-123")
+    # The same writes with no token request anywhere: what they cost on their own.
+    baseline = _timed_writes(admin, other, definition, spread=SIZE.hang_seconds * 0.8)
+    requests.post(f"{server}/reset", timeout=5)
+    renewal = threading.Thread(target=_renew_and_close, args=(hung.code,))
+    renewal.start()
+    _wait_for_token_request(server)
+    idle_in_transaction = _idle_in_transaction()
+    # Spread over most of the hang, so every write meets the token request in flight.
+    latencies = _timed_writes(admin, other, definition, spread=SIZE.hang_seconds * 0.8)
+    idle_in_transaction = max(idle_in_transaction, _idle_in_transaction())
+    still_hanging = renewal.is_alive()
+    renewal.join(SIZE.hang_seconds + 30)
+    p95 = percentile(latencies, 0.95)
+    return {
+        "writes": len(latencies),
+        "hang_s": SIZE.hang_seconds,
+        "p50_ms": round(percentile(latencies, 0.5), 1),
+        "p95_ms": round(p95, 1),
+        "max_ms": round(max(latencies), 1),
+        "baseline_p95_ms": round(percentile(baseline, 0.95), 1),
+        "during_hang": still_hanging,
+        "idle_in_transaction": idle_in_transaction,
+        "target": "p95 <= 50 ms, none idle in transaction",
+        "met": p95 <= 50 and still_hanging and idle_in_transaction == 0,
+    }
+
+
+def _renew_and_close(code: str) -> None:
+    try:
+        tokens.renew(code, force=True, trigger=TRIGGER)
+    finally:
+        connections.close_all()
+
+
+def _wait_for_token_request(server: str) -> None:
+    for _ in range(500):
+        if requests.get(f"{server}/stats", timeout=5).json()["token_requests"]:
+            return
+        time.sleep(0.01)
+    raise RuntimeError("the hung token request never arrived")
+
+
+def _idle_in_transaction() -> int:
+    """PostgreSQL sessions that hold a transaction open while doing nothing (0 on SQLite)."""
+    if connection.vendor != "postgresql":
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state LIKE 'idle in transaction%%'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _timed_writes(admin: User, other: Authorization, definition: Definition, spread: float) -> list[float]:
+    """SIZE.hang_writes writes, a third each of login, form save and run-log insert, started at an
+    even pace over ``spread`` seconds, each in a thread of its own as separate web requests would
+    be: a write that has to wait does not hold back the ones after it."""
+    writes = [_login, _form_save, _run_log] * (SIZE.hang_writes // 3 + 1)
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def timed(write) -> None:
+        client = Client(SERVER_NAME="127.0.0.1")
+        try:
+            began = time.perf_counter()
+            write(client, admin, other, definition)
+            with lock:
+                latencies.append((time.perf_counter() - began) * 1000)
+        finally:
+            connections.close_all()
+
+    threads = []
+    start = time.perf_counter()
+    for n, write in enumerate(writes[: SIZE.hang_writes]):
+        time.sleep(max(0.0, start + n * spread / SIZE.hang_writes - time.perf_counter()))
+        threads.append(threading.Thread(target=timed, args=(write,)))
+        threads[-1].start()
+    for thread in threads:
+        thread.join(120)
+    return latencies
+
+
+def _login(client: Client, admin: User, other: Authorization, definition: Definition) -> None:
+    # The writes of a login (session row, last_login), without the deliberately slow hashing.
+    client.force_login(admin)
+
+
+def _form_save(client: Client, admin: User, other: Authorization, definition: Definition) -> None:
+    client.force_login(admin)
+    data = {
+        "code": other.code,
+        "environment": f"saved at {time.time()}",
+        "grant_type": other.grant_type,
+        "client_id": other.client_id,
+        "token_url": other.token_url,
+        "token_method": other.token_method,
+        "auth_method": other.auth_method,
+        "credential_type": other.credential_type,
+        "content_type": other.content_type,
+        "access_token_property": "access_token",
+        "expires_in_property": "expires_in",
+        "refresh_token_property": "refresh_token",
+    }
+    response = client.post(f"/oauth2/authorizations/{other.pk}/", data)
+    if response.status_code != 302:
+        raise RuntimeError(f"the form save answered {response.status_code}")
+
+
+def _run_log(client: Client, admin: User, other: Authorization, definition: Definition) -> None:
+    Run.objects.create(definition=definition, trigger="bench", outcome=Outcome.SUCCESS)
+
+
+# --- 6. Import memory ----------------------------------------------------------------------------
 
 
 def bench_import_memory(server: str) -> dict:
@@ -383,6 +509,7 @@ def main() -> None:
             "stampede_processes": lambda: bench_stampede_processes(server),
             "run_overhead": lambda: bench_run_overhead(server),
             "pages": bench_pages,
+            "writes_during_hang": lambda: bench_writes_during_hang(server),
             "import_memory": lambda: bench_import_memory(server),
         }
         for name, step in steps.items():

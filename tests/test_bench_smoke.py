@@ -31,6 +31,10 @@ def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
         assert figures["stampede_threads"]["distinct_tokens"] == 1, backend
         assert figures["import_memory"]["outcome"] == "success", backend
         assert figures["import_memory"]["pages"] == 4, backend
+        hang = figures["writes_during_hang"]
+        # The writes really ran while the token request hung, and nothing sat in a transaction.
+        assert hang["writes"] == 6 and hang["during_hang"], (backend, hang)
+        assert hang["idle_in_transaction"] == 0, (backend, hang)
         for page, numbers in figures["pages"]["pages"].items():
             # Query counts must not grow with the tables (measured at two sizes) and stay small.
             assert numbers["queries_small"] == numbers["queries_large"], (backend, page)

@@ -203,26 +203,25 @@ def revoke(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"deleted": deleted, "refresh_revoked": revoked})
 
 
-@loopback_only
-@require_POST
-def token_delay(request: HttpRequest) -> HttpResponse:
+def _seconds_knob(request: HttpRequest, setter: Callable[[float], None]) -> HttpResponse:
     try:
         seconds = float(request.POST.get("seconds", "0"))
     except ValueError:
         return JsonResponse({"error": "seconds must be a number"}, status=400)
-    state.set_token_delay(seconds)
+    setter(seconds)
     return JsonResponse({"seconds": seconds})
+
+
+@loopback_only
+@require_POST
+def token_delay(request: HttpRequest) -> HttpResponse:
+    return _seconds_knob(request, state.set_token_delay)
 
 
 @loopback_only
 @require_POST
 def token_hang(request: HttpRequest) -> HttpResponse:
-    try:
-        seconds = float(request.POST.get("seconds", "0"))
-    except ValueError:
-        return JsonResponse({"error": "seconds must be a number"}, status=400)
-    state.set_token_hang(seconds)
-    return JsonResponse({"seconds": seconds})
+    return _seconds_knob(request, state.set_token_hang)
 
 
 def index(request: HttpRequest) -> HttpResponse:
