@@ -8,14 +8,23 @@ runs, definitions and authorizations, and a cookie received while calling as one
 be sent for another.
 Errors are turned into ``HttpError`` with a message that names only the host: request URLs can
 carry secrets in their query string (a GET token endpoint), so they never reach a message.
+
+Where a connection goes is checked when it is opened: the host name is resolved, every address
+must pass the call's checks, and the socket connects to those very addresses (a second lookup
+could answer otherwise: DNS rebinding). Plain http, unless CONNECTIT_ALLOW_HTTP, goes to loopback
+addresses only: "*.localhost" passes validation as this machine, but the name is resolved through
+the network's DNS and could send a token elsewhere in clear. A caller may add its own check (the
+WSDL reader refuses private and link-local addresses for the documents a WSDL imports).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.cookiejar import Cookie, DefaultCookiePolicy
 from typing import Any
@@ -27,6 +36,10 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError
+from urllib3.util.connection import allowed_gai_family
+
+from connectit.validators import is_loopback_address
 
 USER_AGENT = "ConnectIT-OAuth2/1.0"
 _local = threading.local()
@@ -34,6 +47,25 @@ _local = threading.local()
 
 class HttpError(Exception):
     """A request that got no usable answer (timeout, refused connection, oversized body)."""
+
+
+class AddressRefused(HttpError):
+    """A host resolved to an address this call may not go to; raised before connecting there."""
+
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# Called with the host name and every address it resolved to; raises AddressRefused to refuse.
+AddressCheck = Callable[[str, list[IPAddress]], None]
+
+
+def require_loopback(host: str, addresses: list[IPAddress]) -> None:
+    """Plain http: a token must not travel in clear past this machine."""
+    outside = [address for address in addresses if not is_loopback_address(address)]
+    if outside:
+        raise AddressRefused(
+            f"{host} resolves to {outside[0]}, which is not this machine; plain http is sent to "
+            "loopback addresses only, so nothing was sent. Use https:// (or set CONNECTIT_ALLOW_HTTP=true)."
+        )
 
 
 @dataclass
@@ -132,25 +164,130 @@ def _shut_down(sock: object) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+# --- Where a connection may go -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Checks:
+    """The address checks of one call (see send)."""
+
+    host: str  # the URL's host and port
+    port: int | None
+    # For whatever socket the call opens, to the host or to a proxy: plain http travels on it.
+    socket_checks: tuple[AddressCheck, ...]
+    # For the URL's host. Through a proxy its name is resolved here only to be checked: the
+    # proxy connects, and only the proxy's socket is this process's.
+    host_checks: tuple[AddressCheck, ...]
+
+    def before_connect(self, connection: HTTPConnection) -> list[IPAddress]:
+        """The addresses ``connection`` may connect to, all checked; raises AddressRefused."""
+        proxied = connection.proxy is not None
+        if proxied and self.host_checks:
+            self._check(self.host_checks, self.host, _resolve(connection, self.host, self.port))
+        addresses = _resolve(connection, connection._dns_host, connection.port)
+        self._check(self._for(proxied), connection.host, addresses)
+        return addresses
+
+    def kept_alive(self, connection: HTTPConnection) -> None:
+        """Check a pooled connection again: an earlier call may have opened it under other rules."""
+        proxied = connection.proxy is not None
+        if proxied and self.host_checks:
+            self._check(self.host_checks, self.host, _resolve(connection, self.host, self.port))
+        checks = self._for(proxied)
+        if checks:
+            self._check(checks, connection.host, [_peer(connection.sock)])
+
+    def _for(self, proxied: bool) -> tuple[AddressCheck, ...]:
+        return self.socket_checks if proxied else self.socket_checks + self.host_checks
+
+    @staticmethod
+    def _check(checks: tuple[AddressCheck, ...], host: str, addresses: list[IPAddress]) -> None:
+        for check in checks:
+            check(host, addresses)
+
+
+def _current_checks() -> _Checks | None:
+    return getattr(_local, "checks", None)
+
+
+def resolve(host: str, port: int | None = None) -> list[IPAddress]:
+    """The addresses ``host`` resolves to, in the resolver's order, as a connection would look
+    them up; ``HttpError`` if it resolves to none."""
+    try:
+        return _lookup(host, port)
+    except (socket.gaierror, UnicodeError):
+        raise HttpError(f"Could not resolve {host} (host name not found).") from None
+
+
+def _resolve(connection: HTTPConnection, host: str, port: int | None) -> list[IPAddress]:
+    try:
+        return _lookup(host, port)
+    except socket.gaierror as exc:
+        raise NameResolutionError(host, connection, exc) from exc  # as urllib3 itself says it
+
+
+def _lookup(host: str, port: int | None) -> list[IPAddress]:
+    addresses: list[IPAddress] = []
+    for *_, sockaddr in socket.getaddrinfo(host, port, allowed_gai_family(), socket.SOCK_STREAM):
+        address = ipaddress.ip_address(sockaddr[0])
+        if address not in addresses:
+            addresses.append(address)
+    return addresses
+
+
+def _peer(sock: object) -> IPAddress:
+    # TLS-in-TLS (an HTTPS proxy) hands out an SSLTransport; the real socket is underneath.
+    if not isinstance(sock, socket.socket):
+        sock = getattr(sock, "socket", sock)
+    return ipaddress.ip_address(sock.getpeername()[0])  # type: ignore[union-attr]
+
+
 class _WatchedConnection(HTTPConnection):
-    """Tells the calling thread's deadline which socket to cut, whether new or kept alive."""
+    """Connects only where the call's checks allow, and tells the calling thread's deadline which
+    socket to cut, whether new or kept alive."""
 
     def _new_conn(self) -> socket.socket:
         deadline = _current_deadline()
         if deadline is None:
-            return super()._new_conn()
+            return self._checked_conn()
         # A connect that hangs cannot be woken, so each attempt only gets the time left. (Looking
         # up the host name, which comes first, cannot be limited at all.)
         self.timeout = deadline.remaining()
-        sock = super()._new_conn()
+        sock = self._checked_conn()
         sock.settimeout(deadline.remaining())  # the TLS handshake, before the watch can reach it
         deadline.watch(self, sock)
         return sock
+
+    def _checked_conn(self) -> socket.socket:
+        checks = _current_checks()
+        if checks is None:
+            return super()._new_conn()
+        addresses = checks.before_connect(self)
+        # Connect to the addresses just checked, in the resolver's order, never to the name: it
+        # could resolve elsewhere a moment later. TLS still verifies the name (self.host).
+        name, failure = self._dns_host, None
+        try:
+            for address in addresses:
+                self._dns_host = str(address)
+                deadline = _current_deadline()
+                if deadline is not None:
+                    self.timeout = deadline.remaining()
+                try:
+                    return super()._new_conn()
+                except ConnectTimeoutError as exc:  # NewConnectionError too: try the next address
+                    failure = exc
+        finally:
+            self._dns_host = name
+        assert failure is not None  # getaddrinfo never answers with no address
+        raise failure
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         deadline = _current_deadline()
         if deadline is not None:
             deadline.watch(self, self.sock)  # None until a plain-HTTP connection connects
+        checks = _current_checks()
+        if checks is not None and self.sock is not None:
+            checks.kept_alive(self)
         super().request(*args, **kwargs)
 
 
@@ -236,28 +373,52 @@ def send(
     max_bytes: int,
     timeout: float | None = None,
     truncate: bool = False,
+    check_addresses: AddressCheck | None = None,
     **kwargs: Any,
 ) -> Response:
     """Send a request and read at most ``max_bytes`` of the answer, all within ``timeout`` seconds.
 
     A longer answer raises ``HttpError``, or with ``truncate`` is cut at ``max_bytes``.
+    ``check_addresses`` is called with the URL's host and its addresses before connecting (and on
+    a kept-alive connection, with its peer); it raises ``AddressRefused`` to stop the call.
     """
     timeout = timeout or settings.CONNECTIT_HTTP_TIMEOUT
     host = host_of(url)
-    with _Deadline(timeout) as deadline:
-        try:
-            # requests gets the limit too: it is what bounds a connect, narrowed to the time left.
-            with session().request(
-                method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
-            ) as answer:
-                content, truncated = _read_capped(answer, max_bytes, host, truncate)
-                # Before the connection goes back to the pool for a later call. If the timer has
-                # fired, the body may have ended only because it cut the socket.
-                if deadline.finish():
-                    raise requests.Timeout()
-                return _response(answer, content, truncated)
-        except (OSError, urllib3.exceptions.HTTPError) as exc:  # OSError covers requests' errors
-            raise _failure(exc, host, timeout, deadline.expired) from None
+    checks = _checks_for(url, check_addresses)
+    outer_checks = _current_checks()
+    _local.checks = checks
+    try:
+        with _Deadline(timeout) as deadline:
+            try:
+                # requests gets the limit too: it is what bounds a connect, narrowed to the time left.
+                with session().request(
+                    method, url, timeout=timeout, stream=True, allow_redirects=False, **kwargs
+                ) as answer:
+                    content, truncated = _read_capped(answer, max_bytes, host, truncate)
+                    # Before the connection goes back to the pool for a later call. If the timer
+                    # has fired, the body may have ended only because it cut the socket.
+                    if deadline.finish():
+                        raise requests.Timeout()
+                    return _response(answer, content, truncated)
+            except (OSError, urllib3.exceptions.HTTPError) as exc:  # OSError covers requests' errors
+                raise _failure(exc, host, timeout, deadline.expired) from None
+    finally:
+        _local.checks = outer_checks
+
+
+def _checks_for(url: str, check_addresses: AddressCheck | None) -> _Checks | None:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return None  # requests refuses such a URL before connecting anywhere
+    plain = parts.scheme.lower() == "http" and not settings.CONNECTIT_ALLOW_HTTP
+    socket_checks: tuple[AddressCheck, ...] = (require_loopback,) if plain else ()
+    host_checks: tuple[AddressCheck, ...] = (check_addresses,) if check_addresses else ()
+    if not socket_checks and not host_checks:
+        return None
+    default_port = 443 if parts.scheme.lower() == "https" else 80
+    return _Checks(parts.hostname or "", port or default_port, socket_checks, host_checks)
 
 
 def _response(answer: requests.Response, content: bytes, truncated: bool) -> Response:

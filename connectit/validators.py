@@ -11,6 +11,12 @@ from django.core.exceptions import ValidationError
 
 
 def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` names this machine: a loopback address, "localhost" or "*.localhost".
+
+    A name is only a claim: "x.localhost" is resolved through the network's DNS and may point
+    anywhere. It counts once resolved: connectit.http resolves it when it connects and sends plain
+    http only if every address is loopback (``is_loopback_address``).
+    """
     host = host.strip("[]").lower()
     if host == "localhost" or host.endswith(".localhost"):
         return True
@@ -18,6 +24,12 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """127.0.0.0/8 or ::1, also written as an IPv4-mapped IPv6 address (::ffff:127.0.0.1)."""
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def validate_endpoint_url(value: str) -> None:

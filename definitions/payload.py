@@ -8,15 +8,42 @@ from collections.abc import Iterator
 from connectit.jsonpath import lookup
 from definitions.models import Direction, Run
 
+# The types a download is served as, by what the API answered; anything else is served as
+# application/octet-stream. The payload is stored as text and sent as UTF-8 (JSON is UTF-8 by
+# definition), whatever charset the API named.
+JSON_TYPE = "application/json"
+XML_TYPE = "application/xml; charset=utf-8"
+SERVED_TYPES = {
+    "application/json": JSON_TYPE,
+    "text/json": JSON_TYPE,
+    "application/xml": XML_TYPE,
+    "text/xml": XML_TYPE,
+    "application/soap+xml": XML_TYPE,
+    "text/plain": "text/plain; charset=utf-8",
+    "text/csv": "text/csv; charset=utf-8",
+}
+OTHER_TYPE = "application/octet-stream"
+EXTENSIONS = {JSON_TYPE: "json", XML_TYPE: "xml", SERVED_TYPES["text/csv"]: "csv"}
+
+
+def payload_type(run: Run) -> str:
+    """The Content-Type a run's payload is downloaded as: an allow-listed one, or octet-stream.
+
+    Served as the API named it, "text/html" or "image/svg+xml" would be a page of this app's
+    origin, with the API's script in it.
+    """
+    media = run.response_content_type.split(";", 1)[0].strip().lower()
+    if media in SERVED_TYPES:
+        return SERVED_TYPES[media]
+    # application/problem+json and the like are JSON still. No "+xml" here: SVG and XHTML are XML.
+    kind, _, subtype = media.partition("/")
+    if kind == "application" and subtype.endswith("+json"):
+        return JSON_TYPE
+    return OTHER_TYPE
+
 
 def download_name(run: Run) -> str:
-    extension = (
-        "json"
-        if "json" in run.response_content_type
-        else "xml"
-        if "xml" in run.response_content_type
-        else "txt"
-    )
+    extension = EXTENSIONS.get(payload_type(run), "txt")
     return f"{run.definition.code.lower()}-run-{run.pk}.{extension}"
 
 

@@ -104,7 +104,7 @@ class Recorder:
     def request(self, method: str, url: str, caller: Caller, body: str) -> None:
         self.run.request_line = self.redact(f"{method} {url}")
         self.run.request_headers = self.redact.headers(caller.last_headers, caller.secret_header_names)
-        self.run.request_body = self.redact(body)[:EXPORT_KEEP_BYTES]
+        self.run.request_body = self.redact.body(body)[:EXPORT_KEEP_BYTES]
 
     def response(self, response: http.Response) -> None:
         self.run.http_status = response.status
@@ -114,7 +114,7 @@ class Recorder:
 
     def export_body(self, response: http.Response) -> None:
         self.run.pages = 1
-        self.run.response_body = self.redact(response.text())[:EXPORT_KEEP_BYTES]
+        self.run.response_body = self.redact.body(response.text(), response.content_type)[:EXPORT_KEEP_BYTES]
         self.run.response_truncated = response.truncated or len(response.content) > EXPORT_KEEP_BYTES
 
     def page(self, number: int, url: str, response: http.Response) -> None:
@@ -131,7 +131,9 @@ class Recorder:
             number=number,
             http_status=response.status,
             url=self.redact(url),
-            body=self.redact(response.text()) if keep else "",
+            # body(), not just the redactor: the page pretty-prints it, decoding what a plain
+            # search cannot see.
+            body=self.redact.body(response.text(), response.content_type) if keep else "",
             size=len(response.content),
             kept=keep,
         )

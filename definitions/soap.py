@@ -2,10 +2,15 @@
 
 Every HTTP exchange (the WSDL, its imports and the calls) goes through the definition's
 ``Caller``, so it carries the same authorization, timeout, size cap and 401 retry as REST.
+
+A WSDL names further documents to fetch (xsd:import, xsd:include, wsdl:import), and whoever serves
+it chooses them: each must pass the endpoint URL policy, resolve to public addresses only (unless
+CONNECTIT_ALLOW_PRIVATE_NETWORKS), and at most MAX_IMPORTS of them are read.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from contextlib import nullcontext
@@ -14,10 +19,12 @@ from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from lxml import etree
 from requests.structures import CaseInsensitiveDict
 
 from connectit import http
+from connectit.validators import is_loopback_address, validate_endpoint_url
 from definitions.calls import Caller, RunFailed, check_status
 from definitions.models import Definition, SoapMode, SoapVersion
 from definitions.templating import fill, json_escape, url_escape, xml_text_escape
@@ -26,6 +33,9 @@ if TYPE_CHECKING:
     from definitions.runner import Recorder
 
 WSDL_MAX_BYTES = 8 * 1024 * 1024
+# Documents one WSDL may import (all levels together): a chain of imports must not keep a page
+# or a run fetching without end.
+MAX_IMPORTS = 20
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 
@@ -196,7 +206,9 @@ class CallerTransport:
     """A zeep transport that sends through the definition's Caller (auth, timeout, caps, 401).
 
     The auth headers go only to the WSDL's own origin: an XSD imported from elsewhere is fetched
-    without them, and non-HTTP locations (zeep would open local files) are refused.
+    without them, and non-HTTP locations (zeep would open local files) are refused. Every document
+    (the WSDL too) passes the endpoint URL policy and ``check_addresses``, and no more than
+    MAX_IMPORTS documents are read besides the WSDL.
     """
 
     def __init__(self, caller: Caller, recorder: Recorder | None, wsdl_url: str) -> None:
@@ -204,14 +216,29 @@ class CallerTransport:
         self.recorder = recorder
         self.wsdl_url = wsdl_url
         self.origin = _origin(wsdl_url)
+        self.loads = 0
+        self._wsdl_on_loopback: bool | None = None
 
     def load(self, url: str) -> bytes:
         if urlsplit(url).scheme not in ("http", "https"):
             raise RunFailed(f"The WSDL refers to a non-HTTP location ({url[:100]}); refused.")
+        if self.loads > MAX_IMPORTS:
+            raise RunFailed(
+                f"The WSDL imports more than {MAX_IMPORTS} documents (xsd:import, xsd:include, "
+                "wsdl:import); reading it was stopped."
+            )
+        self.loads += 1
+        try:
+            validate_endpoint_url(url)
+        except ValidationError as exc:
+            what = "The WSDL URL" if self.loads == 1 else f"A document the WSDL imports ({http.host_of(url)})"
+            raise RunFailed(f"{what} is refused: {' '.join(exc.messages)}") from None
         if _origin(url) != self.origin:
             return self._anonymous_get(url)
         try:
-            response = self.caller.send("GET", url, headers={}, max_bytes=WSDL_MAX_BYTES)
+            response = self.caller.send(
+                "GET", url, headers={}, max_bytes=WSDL_MAX_BYTES, check_addresses=self.check_addresses
+            )
         finally:
             if self.recorder is not None:  # shown on the run if reading the WSDL fails
                 self.recorder.request("GET", url, self.caller, "")
@@ -221,12 +248,47 @@ class CallerTransport:
 
     def _anonymous_get(self, url: str) -> bytes:
         try:
-            response = http.send("GET", url, max_bytes=WSDL_MAX_BYTES, timeout=self.caller.definition.timeout)
+            response = http.send(
+                "GET",
+                url,
+                max_bytes=WSDL_MAX_BYTES,
+                timeout=self.caller.definition.timeout,
+                check_addresses=self.check_addresses,
+            )
         except http.HttpError as exc:
             raise RunFailed(f"Fetching a schema the WSDL imports failed: {exc}") from None
         if response.status != 200:
             raise RunFailed(f"Fetching a schema the WSDL imports answered HTTP {response.status}.")
         return response.content
+
+    def check_addresses(self, host: str, addresses: list[http.IPAddress]) -> None:
+        """Refuse internal addresses for the documents fetched: the WSDL's server picks the
+        imports, and must not reach what only this machine can (cloud metadata, the intranet, local
+        services). Loopback is allowed when the WSDL itself is on loopback; an administrator may
+        allow everything with CONNECTIT_ALLOW_PRIVATE_NETWORKS. Called when connecting."""
+        if settings.CONNECTIT_ALLOW_PRIVATE_NETWORKS:
+            return
+        for address in addresses:
+            kind = internal_kind(address)
+            if kind is None or (kind == "loopback" and self.wsdl_on_loopback()):
+                continue
+            where = f"{host} is" if _is_literal(host, address) else f"{host} resolves to {address},"
+            raise http.AddressRefused(
+                f"{where} {'an' if kind[0] in 'aeiou' else 'a'} {kind} address; the WSDL and what it "
+                "imports are fetched from public addresses only (an administrator may set "
+                "CONNECTIT_ALLOW_PRIVATE_NETWORKS=true)."
+            )
+
+    def wsdl_on_loopback(self) -> bool:
+        """Whether the WSDL's host resolves to loopback addresses only (asked once)."""
+        if self._wsdl_on_loopback is None:
+            parts = urlsplit(self.wsdl_url)
+            try:
+                addresses = http.resolve(parts.hostname or "", parts.port)
+            except http.HttpError:
+                addresses = []
+            self._wsdl_on_loopback = bool(addresses) and all(map(is_loopback_address, addresses))
+        return self._wsdl_on_loopback
 
     def post_xml(self, address: str, envelope, headers: dict[str, str]) -> requests.Response:
         from zeep.wsdl.utils import etree_to_string
@@ -258,6 +320,56 @@ class CallerTransport:
     def settings(self, timeout=None):
         # zeep may narrow the timeout per operation; the Caller applies the definition's own.
         return nullcontext()
+
+
+def _is_literal(host: str, address: http.IPAddress) -> bool:
+    try:
+        return ipaddress.ip_address(host.strip("[]")) == address
+    except ValueError:
+        return False
+
+
+def internal_kind(address: http.IPAddress) -> str | None:
+    """What makes ``address`` internal ("loopback", "link-local", ...), or None for a public one.
+
+    An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is judged by that too:
+    "::ffff:169.254.169.254" reaches the metadata service all the same.
+    """
+    for embedded in _embedded_ipv4(address):
+        kind = _kind(embedded)
+        if kind is not None:
+            return kind
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return None  # a public IPv4 address, written the IPv6 way
+    return _kind(address)
+
+
+def _kind(address: http.IPAddress) -> str | None:
+    if address.is_loopback:
+        return "loopback"
+    if address.is_link_local:
+        return "link-local"
+    if address.is_unspecified:
+        return "unspecified"
+    if address.is_multicast:
+        return "multicast"
+    # RFC 1918, fc00::/7, shared (100.64/10), reserved and documentation ranges alike.
+    site_local = isinstance(address, ipaddress.IPv6Address) and address.is_site_local
+    if address.is_private or not address.is_global or site_local:
+        return "private"
+    return None
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+def _embedded_ipv4(address: http.IPAddress) -> list[ipaddress.IPv4Address]:
+    if not isinstance(address, ipaddress.IPv6Address):
+        return []
+    found = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    if address in _NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return [candidate for candidate in found if candidate is not None]
 
 
 def _origin(url: str) -> tuple[str, str]:
