@@ -11,8 +11,12 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ConsoleMessage
 
 CHROMIUM = Path(os.environ.get("CONNECTIT_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -49,13 +53,46 @@ def chromium() -> Iterator[object]:
         browser.close()
 
 
+# Reports every Content-Security-Policy violation to the test. Playwright injects it through the
+# DevTools protocol, so the page's own policy does not block it.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  const blocked = event.blockedURI || "inline";
+  window.__cspViolation(`${event.effectiveDirective} refused ${blocked} on ${event.documentURI}`);
+});
+"""
+
+
 @pytest.fixture
-def page(chromium) -> Iterator[object]:
+def csp_violations() -> list[str]:
+    """The Content-Security-Policy violations the browser saw in this test (see ``page``)."""
+    return []
+
+
+@pytest.fixture
+def page(chromium, csp_violations: list[str]) -> Iterator[object]:
+    """A fresh browser tab. Fails the test if any page broke the Content-Security-Policy: a
+    refused script, style or form is a broken page, even when the test's assertions pass."""
     context = chromium.new_context(viewport={"width": 1366, "height": 900})
     context.set_default_timeout(15_000)
+
+    def report(text: str) -> None:
+        csp_violations.append(text)
+
+    def console(message: ConsoleMessage) -> None:
+        # Chromium also logs each violation here: a second witness, so that a violation whose
+        # event is lost (its page already unloading) still fails the test.
+        if "Content Security Policy" in message.text:
+            csp_violations.append(message.text)
+
+    context.expose_function("__cspViolation", report)
+    context.add_init_script(_REPORT_CSP_VIOLATIONS)
+    context.on("console", console)
     page = context.new_page()
     yield page
     context.close()
+    if csp_violations:
+        pytest.fail("Content-Security-Policy violations:\n" + "\n".join(csp_violations))
 
 
 def field(page, label: str):
