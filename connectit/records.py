@@ -10,6 +10,9 @@ from django.db import models
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 
+from connectit import audit
+from connectit.models import AuditAction
+
 
 def edit_record(
     request: HttpRequest,
@@ -30,6 +33,14 @@ def edit_record(
     form = make_form(request.POST if request.method == "POST" else None, record)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
+        audit.record(
+            AuditAction.CHANGED if record else AuditAction.CREATED,
+            request=request,
+            target_type=noun.lower(),
+            target=saved.code,
+            fields=[name for name in form.changed_data if not name.endswith("_clear")]
+            + [name.removesuffix("_clear") for name in form.changed_data if name.endswith("_clear")],
+        )
         if on_saved is not None:
             on_saved(form, saved)
         messages.success(request, f"{noun} {saved.code} was {'saved' if record else 'created'}.")

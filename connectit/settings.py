@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,6 +13,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from connectit import install
+from connectit.csp import policy as csp_policy
 from connectit.env import env_bool, env_int, env_list, env_str, new_secret_key, secret_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -75,6 +78,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "crispy_forms",
     "crispy_bootstrap5",
+    # Throttles failed logins (see the login protection settings below).
+    "axes",
+    # Registers django-csp's system checks for its settings.
+    "csp",
     "connectit",
     "oauth2_auth",
     "definitions",
@@ -82,6 +89,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above everything that may answer by itself (login redirects, error pages), so every
+    # response gets the Content-Security-Policy header.
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -90,8 +100,12 @@ MIDDLEWARE = [
     # Every page needs a logged-in user unless its view opts out with @login_not_required.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After messages, so the page after an idle sign-out can say why.
+    "connectit.login_protection.IdleSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "connectit.middleware.DecryptionErrorMiddleware",
+    # Last, as axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "connectit.urls"
@@ -124,6 +138,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# axes first: it refuses a locked-out username or address before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -159,18 +178,24 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if HTTPS else 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
-if env_bool("CONNECTIT_BEHIND_PROXY", False):
+CONNECTIT_BEHIND_PROXY = env_bool("CONNECTIT_BEHIND_PROXY", False)
+if CONNECTIT_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     USE_X_FORWARDED_HOST = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = env_int("SESSION_COOKIE_AGE", 8 * 3600, minimum=60)
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Same-origin scripts and styles only, nothing inline, no framing (connectit/csp.py). Pages that
+# send a form to an OAuth2 provider add its origin to form-action with csp.allow_form_action.
+CONTENT_SECURITY_POLICY = csp_policy(https=HTTPS)
 SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
 
 # --- ConnectIT -----------------------------------------------------------------------------
 # Plain http is refused for non-loopback endpoints unless this is set.
 CONNECTIT_ALLOW_HTTP = env_bool("CONNECTIT_ALLOW_HTTP", False)
+# The documents a WSDL imports (and the WSDL) may come from private, link-local or loopback addresses.
+CONNECTIT_ALLOW_PRIVATE_NETWORKS = env_bool("CONNECTIT_ALLOW_PRIVATE_NETWORKS", False)
 # Seconds any outbound request may take (token endpoints, APIs, WSDLs).
 CONNECTIT_HTTP_TIMEOUT = env_int("CONNECTIT_HTTP_TIMEOUT", 15, minimum=1)
 # A token refreshes when it expires within this many seconds.
@@ -183,6 +208,36 @@ CONNECTIT_RESPONSE_MAX_BYTES = env_int("CONNECTIT_RESPONSE_MAX_BYTES", 32 * 1024
 CONNECTIT_RUN_KEEP_BYTES = env_int("CONNECTIT_RUN_KEEP_BYTES", 64 * 1024 * 1024, minimum=0)
 # How long a Get Token consent (its state and PKCE verifier) may take.
 CONNECTIT_CONSENT_TIMEOUT = env_int("CONNECTIT_CONSENT_TIMEOUT", 600, minimum=30)
+# Days the audit trail keeps its entries.
+CONNECTIT_AUDIT_DAYS = env_int("CONNECTIT_AUDIT_DAYS", 365, minimum=1)
+
+# --- Login protection (django-axes; hooks in connectit/login_protection.py) --------------------
+# Failed logins lock a username after CONNECTIT_LOGIN_FAILURES and, separately, a client address
+# after CONNECTIT_LOGIN_ADDRESS_FAILURES (higher: many people may share one office address), on
+# every login form (ours and the admin's), until CONNECTIT_LOGIN_COOLOFF_MINUTES pass without a
+# failure.
+AXES_FAILURE_LIMIT = env_int("CONNECTIT_LOGIN_FAILURES", 5, minimum=1)
+CONNECTIT_LOGIN_ADDRESS_FAILURES = env_int(
+    "CONNECTIT_LOGIN_ADDRESS_FAILURES", 4 * AXES_FAILURE_LIMIT, minimum=1
+)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("CONNECTIT_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_HANDLER = "connectit.login_protection.LoginProtectionHandler"
+# REMOTE_ADDR, or X-Forwarded-For's last entry only behind our proxy (CONNECTIT_BEHIND_PROXY).
+AXES_CLIENT_IP_CALLABLE = "connectit.login_protection.client_address"
+# The login page with "Try again in N minutes", not axes' bare text page.
+AXES_LOCKOUT_CALLABLE = "connectit.login_protection.lockout_response"
+# Log lines name the username and address (axes would mask them), quoted, never the password.
+AXES_CLIENT_STR_CALLABLE = "connectit.login_protection.client_description"
+# No "AXES: BEGIN" banner on stderr at every start (every manage.py command, e.g. get_token).
+AXES_VERBOSE = False
+# The audit trail records every sign-in already; axes' own table of them would only grow.
+AXES_DISABLE_ACCESS_LOG = True
+# A success does not wipe the failures: an attacker with one valid account could otherwise reset
+# their address's count between guesses at other accounts.
+AXES_RESET_ON_SUCCESS = False
+# Logins end after this many minutes without a request (SESSION_COOKIE_AGE still ends them anyway).
+CONNECTIT_SESSION_IDLE_MINUTES = env_int("CONNECTIT_SESSION_IDLE_MINUTES", 60, minimum=1)
 
 
 def _encryption_keys() -> list[str]:
@@ -206,10 +261,20 @@ def _encryption_keys() -> list[str]:
 # The first key encrypts; every key decrypts (see oauth2_auth/fields.py).
 CONNECTIT_ENCRYPTION_KEYS = _encryption_keys()
 
+
+def _one_warning_line(record: logging.LogRecord) -> bool:
+    """Django logs a request whose Host header is not in ALLOWED_HOSTS at ERROR, with a traceback;
+    scanners send such requests all day, and the stack says nothing the message does not."""
+    record.levelno, record.levelname = logging.WARNING, "WARNING"
+    record.exc_info, record.exc_text = None, None
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"one_warning_line": {"()": "django.utils.log.CallbackFilter", "callback": _one_warning_line}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     # Request errors would dump the POST body of a failed request into the log; Django already
@@ -219,5 +284,10 @@ LOGGING = {
         # At DEBUG, urllib3 logs every request line, query string included: a GET token request
         # would put the client secret and refresh token in the log.
         "urllib3": {"level": "INFO"},
+        # On the logger itself, so the record is changed before any handler (or mail_admins,
+        # which takes ERROR only) sees it.
+        "django.security.DisallowedHost": {"filters": ["one_warning_line"]},
+        # axes logs every attempt at INFO; failures and lockouts come at WARNING.
+        "axes": {"level": "WARNING"},
     },
 }

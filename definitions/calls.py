@@ -59,6 +59,9 @@ class Redactor(BaseRedactor):
     ``connectit.redact``; this adds the run log's view of request headers.
     """
 
+    # The run pages hand one to the redact_with filter; a template would otherwise call it.
+    do_not_call_in_templates = True
+
     def headers(self, headers: dict[str, str], secret_names: set[str]) -> str:
         lines = []
         for name, value in headers.items():
@@ -95,7 +98,9 @@ class Caller:
             names.add(self.definition.api_key_header.lower())
         return names
 
-    def auth_headers(self) -> dict[str, str]:
+    def auth_headers(self, url: str) -> dict[str, str]:
+        """The authorization headers for a request to ``url`` (an OAuth2 token goes only to the
+        API hosts its authorization allows)."""
         definition = self.definition
         kind = definition.auth_type
         if kind == AuthType.BASIC:
@@ -110,16 +115,16 @@ class Caller:
             self.redact.add(definition.api_key_value)
             return {definition.api_key_header: definition.api_key_value}
         if kind == AuthType.OAUTH2:
-            return {"Authorization": f"Bearer {self._oauth2_token()}"}
+            return {"Authorization": f"Bearer {self._oauth2_token(url)}"}
         return {}
 
-    def _oauth2_token(self, stale: str | None = None) -> str:
+    def _oauth2_token(self, url: str, stale: str | None = None) -> str:
         code = self.authorization_code
         try:
             if stale is None:
-                self.token = tokens.get_access_token(code, trigger=self.trigger)
+                self.token = tokens.get_access_token(code, trigger=self.trigger, for_url=url)
             else:
-                self.token = tokens.renew(code, trigger=self.trigger, stale_token=stale)
+                self.token = tokens.renew(code, trigger=self.trigger, stale_token=stale, for_url=url)
         except tokens.TokenError as exc:
             raise RunFailed(f"Could not get a token from OAuth2 authorization {code}: {exc}") from None
         self.redact.add(self.token)
@@ -132,8 +137,8 @@ class Caller:
             raise RunFailed("The definition uses OAuth2 but names no authorization.")
         return authorization.code
 
-    def headers(self, headers: dict[str, str]) -> dict[str, str]:
-        return {**self.extra_headers, **headers, **self.auth_headers()}
+    def headers(self, headers: dict[str, str], url: str) -> dict[str, str]:
+        return {**self.extra_headers, **headers, **self.auth_headers(url)}
 
     def send(
         self,
@@ -145,17 +150,20 @@ class Caller:
         max_bytes: int,
         truncate: bool = False,
         unauthorized: Callable[[http.Response], bool] = lambda response: response.status == 401,
+        check_addresses: http.AddressCheck | None = None,
     ) -> http.Response:
-        """Send once, and once more after a token refresh when an OAuth2 endpoint says 401."""
+        """Send once, and once more after a token refresh when an OAuth2 endpoint says 401.
+
+        ``check_addresses`` goes to ``http.send``: it may refuse the host's addresses."""
         # Without the auth headers first: if getting a token fails, the log still shows the rest.
         self.last_headers = {**self.extra_headers, **headers}
-        self.last_headers = self.headers(headers)
-        response = self._send(method, url, self.last_headers, body, max_bytes, truncate)
+        self.last_headers = self.headers(headers, url)
+        response = self._send(method, url, self.last_headers, body, max_bytes, truncate, check_addresses)
         if self.definition.auth_type != AuthType.OAUTH2 or not unauthorized(response):
             return response
-        fresh = self._oauth2_token(stale=self.token)
+        fresh = self._oauth2_token(url, stale=self.token)
         self.last_headers = {**self.last_headers, "Authorization": f"Bearer {fresh}"}
-        response = self._send(method, url, self.last_headers, body, max_bytes, truncate)
+        response = self._send(method, url, self.last_headers, body, max_bytes, truncate, check_addresses)
         if unauthorized(response):
             raise RunFailed(
                 f"{http.host_of(url)} refused the token of OAuth2 authorization {self.authorization_code} "
@@ -172,6 +180,7 @@ class Caller:
         body: bytes | None,
         max_bytes: int,
         truncate: bool,
+        check_addresses: http.AddressCheck | None = None,
     ) -> http.Response:
         try:
             return http.send(
@@ -182,6 +191,7 @@ class Caller:
                 max_bytes=max_bytes,
                 truncate=truncate,
                 timeout=self.definition.timeout,
+                check_addresses=check_addresses,
             )
         except http.HttpError as exc:
             raise RunFailed(str(exc)) from None

@@ -9,10 +9,11 @@ from lxml import etree
 from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, tab_fields
 from connectit.validators import PLACEHOLDER
+from definitions.calls import CREDENTIAL_HEADERS
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
 from definitions.templating import HEADER_NAME, RESERVED_HEADERS, parse_headers
 from oauth2_auth.forms import clean_code_value
-from oauth2_auth.models import CODE_MAX_LENGTH, Authorization
+from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, host_port
 
 SELECT_LIMIT = 500
 AUTH_FIELDS = {
@@ -120,12 +121,17 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             "body_template": forms.Textarea(attrs={"rows": 8, "class": "font-monospace"}),
             "parameters_json": forms.Textarea(attrs={"rows": 5, "class": "font-monospace"}),
             "envelope_template": forms.Textarea(attrs={"rows": 10, "class": "font-monospace"}),
-            "code": forms.TextInput(attrs={"autofocus": True, "style": "text-transform: uppercase"}),
+            "code": forms.TextInput(attrs={"autofocus": True, "class": "text-uppercase"}),
         }
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].max_length = CODE_MAX_LENGTH
+        if user is not None and not user.has_perm("oauth2_auth.use_authorization"):
+            # Attaching an authorization hands its token to this definition's endpoint.
+            field = self.fields["authorization"]
+            field.disabled = True
+            field.help_text = "Only users who may use authorizations (administrators) can change this."
         if self.instance.authorization_id:
             # The field is keyed by code (to_field_name), the model's initial by primary key.
             self.initial["authorization"] = self.instance.authorization.code
@@ -150,7 +156,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         if Authorization.objects.count() <= SELECT_LIMIT:
             return
         field = self.fields["authorization"]
-        field.widget = forms.TextInput(attrs={"style": "text-transform: uppercase", "placeholder": "CODE"})
+        field.widget = forms.TextInput(attrs={"class": "text-uppercase", "placeholder": "CODE"})
         field.help_text = "Type the code of an OAuth2 authorization."
         if self.data.get("authorization"):
             self.data = self.data.copy()
@@ -162,6 +168,15 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             parse_headers(value)
         except ValueError as exc:
             raise forms.ValidationError(str(exc)) from None
+        # The extra headers are stored in clear and shown on this page; a credential belongs in
+        # the encrypted, write-only authorization fields.
+        for number, name in _header_names(value):
+            if name.lower() in CREDENTIAL_HEADERS:
+                raise forms.ValidationError(
+                    f"Line {number}: {name} carries a credential; put the credential in the "
+                    "Authorization tab (Basic, bearer token or API key header and value), where it "
+                    "is stored encrypted and never shown."
+                )
         return value
 
     def clean(self) -> dict[str, Any]:
@@ -195,8 +210,31 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             name = cleaned.get("api_key_header", "")
             if name and (not HEADER_NAME.match(name) or name.lower() in RESERVED_HEADERS):
                 self.add_error("api_key_header", "Enter a valid HTTP header name (letters, digits, '-').")
+            for number, extra in _header_names(cleaned.get("extra_headers", "")):
+                if name and extra.lower() == name.lower() and "extra_headers" not in self.errors:
+                    self.add_error(
+                        "extra_headers",
+                        f"Line {number}: {extra} is the API key header; its value is set in the "
+                        "Authorization tab.",
+                    )
         elif kind == AuthType.OAUTH2:
             self._require(cleaned, "authorization", "for OAuth2")
+            self._check_token_destination(cleaned)
+
+    def _check_token_destination(self, cleaned: dict[str, Any]) -> None:
+        """The authorization's token may go to this definition's endpoint (and WSDL)."""
+        authorization = cleaned.get("authorization")
+        if authorization is None or not authorization.allowed_hosts:
+            return  # an empty list is filled with this endpoint's host when the definition is saved
+        for name in ("endpoint_url", "wsdl_url"):
+            url = cleaned.get(name) or ""
+            if url and not authorization.allows(url) and name not in self.errors:
+                self.add_error(
+                    name,
+                    f"OAuth2 authorization {authorization.code} sends its token only to "
+                    f"{', '.join(authorization.allowed_hosts)}. Ask an administrator to add "
+                    f"{host_port(url)} to its API hosts.",
+                )
 
     def _check_rest(self, cleaned: dict[str, Any]) -> None:
         paging = cleaned.get("paging")
@@ -223,6 +261,12 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             self._require(cleaned, "wsdl_url", "in WSDL mode")
             if cleaned.get("parameters_json"):
                 _check_json(self, "parameters_json", cleaned["parameters_json"], want_object=True)
+
+
+def _header_names(text: str) -> list[tuple[int, str]]:
+    """(line number, name) of each header in extra headers that parse_headers accepted."""
+    lines = enumerate((text or "").splitlines(), start=1)
+    return [(number, line.partition(":")[0].strip()) for number, line in lines if line.strip()]
 
 
 def _sample(template: str) -> str:

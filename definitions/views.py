@@ -10,14 +10,17 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from connectit import pages
+from connectit import audit, pages
+from connectit.models import AuditAction
 from connectit.records import edit_record
 from definitions import runner, soap
 from definitions.calls import Caller, RunFailed
+from definitions.display import shown_redactor
 from definitions.forms import DefinitionForm, RunForm
-from definitions.models import Definition, Direction, Outcome, Run, RunPage
-from definitions.payload import download_name, payload_chunks
+from definitions.models import AuthType, Definition, Direction, Outcome, Run, RunPage
+from definitions.payload import download_name, payload_chunks, payload_type
 from definitions.templating import MissingParameters
+from oauth2_auth.models import Authorization, host_port
 from oauth2_auth.tokens import Trigger
 
 _sensitive = sensitive_post_parameters("auth_password", "bearer_token", "api_key_value")
@@ -75,12 +78,22 @@ def _edit(request: HttpRequest, record: Definition | None) -> HttpResponse:
     return edit_record(
         request,
         record,
-        lambda data, instance: DefinitionForm(data, instance=instance),
+        lambda data, instance: DefinitionForm(data, instance=instance, user=request.user),
         lambda form: _render_form(request, form, record),
         noun="Definition",
         change_permission="definitions.change_definition",
         detail_url="definitions:detail",
+        on_saved=lambda form, saved: _first_api_host(saved),
     )
+
+
+def _first_api_host(definition: Definition) -> None:
+    """The first definition that uses an authorization with no API hosts names its first one.
+    Only an empty list is filled, so an administrator's list is never changed from here."""
+    if definition.auth_type == AuthType.OAUTH2 and definition.authorization_id:
+        host = host_port(definition.endpoint_url)
+        if host:
+            Authorization.objects.filter(pk=definition.authorization_id, api_hosts="").update(api_hosts=host)
 
 
 @permission_required("definitions.delete_definition", raise_exception=True)
@@ -89,6 +102,7 @@ def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Definition, pk=pk)
     if request.method == "POST":
         record.delete()
+        audit.record(AuditAction.DELETED, request=request, target_type="definition", target=record.code)
         messages.success(request, f"Definition {record.code} and its runs were deleted.")
         return redirect("definitions:list")
     return render(request, "definitions/definition_confirm_delete.html", {"record": record})
@@ -133,6 +147,14 @@ def run_definition(request: HttpRequest, pk: int) -> HttpResponse:
             result = runner.run(
                 record, params=form.params(), payload=form.payload_value(), trigger=Trigger.user(request.user)
             )
+            audit.record(
+                AuditAction.RUN,
+                request=request,
+                target_type="definition",
+                target=record.code,
+                success=result.outcome == Outcome.SUCCESS,
+                message=f"run {result.pk}",
+            )
             return redirect("definitions:run", pk=result.pk)
     return render(request, "definitions/run_form.html", {"form": form, "record": record})
 
@@ -166,24 +188,33 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         result.page_set.only("id", "run_id", "number", "http_status", "url", "size", "kept")[:PAGES_LISTED]
     )
     first_page = result.page_set.filter(number=1).first() if run_pages else None
-    context = {"run": result, "run_pages": run_pages, "first_page": first_page}
+    context = {
+        "run": result,
+        "run_pages": run_pages,
+        "first_page": first_page,
+        "redact": shown_redactor(result.definition),
+    }
     return render(request, "definitions/run_detail.html", context)
 
 
 @_view
 def run_page(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     page = get_object_or_404(RunPage.objects.select_related("run__definition"), run_id=pk, number=number)
-    return render(request, "definitions/run_page.html", {"run": page.run, "page": page})
+    context = {"run": page.run, "page": page, "redact": shown_redactor(page.run.definition)}
+    return render(request, "definitions/run_page.html", context)
 
 
 @_view
 def run_download(request: HttpRequest, pk: int) -> HttpResponse:
     """The import payload: a single page as it came, several JSON pages merged into one list."""
     result = get_object_or_404(Run.objects.select_related("definition"), pk=pk)
-    response = StreamingHttpResponse(payload_chunks(result), content_type=_payload_type(result))
+    redact = shown_redactor(result.definition)
+    # Each chunk is a whole stored body or a whole merged record, so no secret spans two chunks.
+    chunks = (redact(chunk) for chunk in payload_chunks(result))
+    response = StreamingHttpResponse(chunks, content_type=payload_type(result))
+    # What the API answered must never be shown as a page of this app (its script would run on
+    # this origin): a download, of a listed type, not sniffed, and sandboxed should it be shown.
     response["Content-Disposition"] = f'attachment; filename="{download_name(result)}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
-
-
-def _payload_type(result: Run) -> str:
-    return result.response_content_type or "application/octet-stream"

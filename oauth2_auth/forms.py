@@ -7,11 +7,11 @@ from django import forms
 
 from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, tab_fields
-from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType
+from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType, host_port, parse_hosts
 
 # Fields that only mean something for the authorization-code grant; the page hides them
 # for client credentials and the form does not require them there.
-AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "issuer", "use_pkce")
+AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "issuer", "require_iss", "use_pkce")
 
 
 def clean_code_value(value: str) -> str:
@@ -45,7 +45,16 @@ TABS = (
     (
         "general",
         "General",
-        ("code", "environment", "grant_type", "token_url", "token_method", "resource_url", "scope"),
+        (
+            "code",
+            "environment",
+            "grant_type",
+            "token_url",
+            "token_method",
+            "resource_url",
+            "scope",
+            "api_hosts",
+        ),
         "",
     ),
     (
@@ -78,12 +87,13 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         fields = tab_fields(TABS, SECRET_FIELDS)
         widgets = {
             "scope": forms.TextInput(),
-            "code": forms.TextInput(attrs={"autofocus": True, "style": "text-transform: uppercase"}),
+            "code": forms.TextInput(attrs={"autofocus": True, "class": "text-uppercase"}),
         }
 
     def __init__(self, *args: Any, callback_url: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stored_origins = {name: origin(getattr(self.instance, name)) for name, _ in ENDPOINT_FIELDS}
+        self.fields["api_hosts"].widget.attrs["rows"] = 3
         self.fields["code"].max_length = CODE_MAX_LENGTH
         self.fields["token_url"].required = True
         if not self.instance.pk and callback_url:
@@ -94,6 +104,16 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
 
+    def clean_api_hosts(self) -> str:
+        raw = self.cleaned_data.get("api_hosts", "")
+        hosts = parse_hosts(raw)
+        bad = [item for item in raw.replace(",", " ").split() if not parse_hosts(item)]
+        if bad:
+            raise forms.ValidationError(
+                f"Not a host name: {bad[0]!r}. Enter host or host:port, one per line."
+            )
+        return "\n".join(hosts)
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("grant_type") == GrantType.AUTHORIZATION_CODE:
@@ -101,6 +121,9 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
                 if not cleaned.get(name) and name not in self.errors:
                     self.add_error(name, "Required for the authorization code grant.")
         self._require_secret_for_a_new_origin(cleaned)
+        if not cleaned.get("api_hosts") and cleaned.get("resource_url") and "api_hosts" not in self.errors:
+            # The resource names the API the token is for: the natural first host.
+            cleaned["api_hosts"] = host_port(cleaned["resource_url"])
         return cleaned
 
     def moved_endpoints(self) -> list[str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -58,6 +60,35 @@ class Status(models.TextChoices):
     CONSENT_REQUIRED = "consent_required", "Consent required"
 
 
+def host_port(url: str) -> str:
+    """'host' or 'host:port' of a URL as API host lists spell it: lower case, default port left out."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return ""
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return host if port in (None, default) else f"{host}:{port}"
+
+
+_LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_HOST_PORT = re.compile(rf"(?:\[[0-9a-f:.]+\]|{_LABEL}(?:\.{_LABEL})*)(?::[0-9]{{1,5}})?")
+
+
+def parse_hosts(text: str) -> list[str]:
+    """API hosts, one per line (commas and spaces separate too), in the host_port spelling.
+    A URL counts as its host; anything that is no host name is left out."""
+    hosts = []
+    for item in text.replace(",", " ").split():
+        spelled = host_port(item if "://" in item else f"https://{item}")
+        if _HOST_PORT.fullmatch(spelled):
+            hosts.append(spelled)
+    return list(dict.fromkeys(hosts))
+
+
 def url_field(verbose_name: str, **kwargs) -> models.CharField:
     return models.CharField(
         verbose_name, max_length=2000, blank=True, validators=[validate_endpoint_url], **kwargs
@@ -97,6 +128,12 @@ class Authorization(models.Model):
         default=True,
         help_text="Turn off only for providers that reject a code challenge.",
     )
+    require_iss = models.BooleanField(
+        "require iss",
+        default=False,
+        help_text="Refuse an answer that carries no 'iss' (RFC 9207). Turn on when the provider "
+        "sends it (its metadata says authorization_response_iss_parameter_supported).",
+    )
 
     # Token request (both grants)
     token_url = url_field("access token URL", help_text="Token endpoint, also used for refresh.")
@@ -104,6 +141,12 @@ class Authorization(models.Model):
         "access token URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.POST
     )
     resource_url = url_field("resource URL", help_text="Sent as 'resource' when set.")
+    api_hosts = models.TextField(
+        "API hosts",
+        blank=True,
+        help_text="The only hosts this token is sent to, one per line (host, or host:port). "
+        "Filled in from the resource URL, or from the first definition that uses it.",
+    )
     scope = models.CharField(max_length=2000, blank=True)
     credential_type = models.CharField(
         max_length=8, choices=CredentialType.choices, default=CredentialType.BODY
@@ -121,6 +164,10 @@ class Authorization(models.Model):
     class Meta:
         ordering = ["code"]
         verbose_name = "OAuth2 authorization"
+        permissions = [
+            ("operate_authorization", "Can get, refresh and give consent for tokens"),
+            ("use_authorization", "Can attach authorizations to definitions"),
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -128,6 +175,14 @@ class Authorization(models.Model):
     def save(self, *args, **kwargs) -> None:
         self.code = (self.code or "").strip().upper()
         super().save(*args, **kwargs)
+
+    @property
+    def allowed_hosts(self) -> list[str]:
+        return parse_hosts(self.api_hosts)
+
+    def allows(self, url: str) -> bool:
+        """Whether this authorization's token may be sent to ``url``."""
+        return host_port(url) in self.allowed_hosts
 
     @property
     def token(self) -> BearerToken:

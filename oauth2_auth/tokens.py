@@ -33,7 +33,15 @@ from django.utils import timezone
 
 from connectit.fields import DecryptionError
 from oauth2_auth import flows
-from oauth2_auth.models import Authorization, BearerToken, EventKind, GrantType, TokenEvent, TokenState
+from oauth2_auth.models import (
+    Authorization,
+    BearerToken,
+    EventKind,
+    GrantType,
+    TokenEvent,
+    TokenState,
+    host_port,
+)
 from oauth2_auth.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -45,7 +53,14 @@ LEASE_SLACK = 5
 POLL_FIRST = 0.005
 POLL_MAX = 0.02
 # Only the columns the fast path needs: the row read stays as cheap as a plain lookup.
-_FAST_FIELDS = ("id", "code", "bearer__access_token", "bearer__expires_at", "bearer__obtained_at")
+_FAST_FIELDS = (
+    "id",
+    "code",
+    "api_hosts",
+    "bearer__access_token",
+    "bearer__expires_at",
+    "bearer__obtained_at",
+)
 
 
 class TokenError(Exception):
@@ -117,16 +132,34 @@ def _decryption_as_token_error(func):
 
 
 @_decryption_as_token_error
-def get_access_token(code: str, *, trigger: Trigger = SYSTEM) -> str:
-    """A valid access token for the authorization ``code``, refreshed when needed."""
-    token = _find(code, fields=_FAST_FIELDS).token
+def get_access_token(code: str, *, trigger: Trigger = SYSTEM, for_url: str | None = None) -> str:
+    """A valid access token for the authorization ``code``, refreshed when needed.
+
+    ``for_url`` is where the caller will send it: refused (before anything else happens) unless
+    its host is one of the authorization's API hosts.
+    """
+    record = _find(code, fields=_FAST_FIELDS)
+    check_destination(record, for_url)
+    token = record.token
     if token.is_fresh(settings.CONNECTIT_REFRESH_MARGIN):
         return token.access_token
     return renew(code, trigger=trigger)
 
 
+def check_destination(record: Authorization, url: str | None) -> None:
+    """A token goes only to the API hosts its authorization allows."""
+    if url is None or record.allows(url):
+        return
+    allowed = ", ".join(record.allowed_hosts) or "no host yet"
+    raise TokenError(
+        f"{record.code}: its token may be sent only to {allowed}, not to {host_port(url) or 'that URL'}. "
+        "An administrator can add the host to the authorization's API hosts."
+    )
+
+
 def _find(code: str, *, fields: tuple[str, ...] = ()) -> Authorization:
-    records = Authorization.objects.select_related("bearer")
+    with_token = not fields or any(name.startswith("bearer__") for name in fields)
+    records = Authorization.objects.select_related("bearer") if with_token else Authorization.objects
     try:
         return (records.only(*fields) if fields else records).get(code=code.upper())
     except Authorization.DoesNotExist:
@@ -155,6 +188,7 @@ def renew(
     force: bool = False,
     stale_token: str | None = None,
     margin: int | None = None,
+    for_url: str | None = None,
 ) -> str:
     """Get a new token unless another caller already did; single flight across processes.
 
@@ -162,8 +196,10 @@ def renew(
     half its lifetime) is returned as it is. ``force`` renews even such a token (Refresh now).
     ``stale_token`` is the token an API just refused with 401: renew only if it is still the
     stored one, so fifty callers that all saw the same 401 cause one refresh. Any token obtained
-    after this call began satisfies it.
+    after this call began satisfies it. ``for_url`` as for ``get_access_token``.
     """
+    if for_url is not None:
+        check_destination(_find(code, fields=("id", "code", "api_hosts")), for_url)
     want = _Want(
         force=force,
         stale_token=stale_token,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
+from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -10,7 +10,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectit import pages
+from connectit import audit, pages
+from connectit.csp import allow_form_action
+from connectit.models import AuditAction
 from connectit.records import edit_record
 from oauth2_auth import consent, flows, tokens
 from oauth2_auth.forms import AuthorizationForm
@@ -53,7 +55,9 @@ def authorization_list(request: HttpRequest) -> HttpResponse:
 def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authorization | None) -> HttpResponse:
     events = record.events.all()[:EVENTS_SHOWN] if record else []
     context = {"form": form, "record": record, "events": events}
-    return render(request, "oauth2_auth/authorization_form.html", context)
+    response = render(request, "oauth2_auth/authorization_form.html", context)
+    # Get Token answers with a redirect to the provider; Chromium checks it against form-action.
+    return allow_form_action(response, record.auth_url if record and record.is_authorization_code else None)
 
 
 @_sensitive
@@ -102,6 +106,7 @@ def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
     used_by = list(record.definitions.order_by("code").values_list("code", flat=True)[: USED_BY_SHOWN + 1])
     if request.method == "POST" and not used_by:
         record.delete()
+        audit.record(AuditAction.DELETED, request=request, target_type="authorization", target=record.code)
         messages.success(request, f"Authorization {record.code} was deleted.")
         return redirect("oauth2_auth:list")
     if request.method == "POST":
@@ -114,12 +119,15 @@ def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Token actions (POST buttons on the record's page) -------------------------------------------
 
 _change = permission_required("oauth2_auth.change_authorization", raise_exception=True)
+# Getting and refreshing tokens is the operators' work; changing or clearing them is not.
+_operate = permission_required("oauth2_auth.operate_authorization", raise_exception=True)
 
 
-@_change
+@_operate
 @require_POST
 def get_token(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
+    audit.record(AuditAction.GET_TOKEN, request=request, target_type="authorization", target=record.code)
     if not record.is_authorization_code:
         return _renew(request, record, "Token obtained")
     if not record.auth_url or not record.redirect_url:
@@ -127,14 +135,16 @@ def get_token(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("oauth2_auth:detail", pk=pk)
     start = consent.start(request.session, record)
     if start.method == "POST":
-        return render(request, "oauth2_auth/consent_post.html", {"start": start, "record": record})
+        page = render(request, "oauth2_auth/consent_post.html", {"start": start, "record": record})
+        return allow_form_action(page, start.url)
     return redirect(start.url)
 
 
-@_change
+@_operate
 @require_POST
 def refresh_now(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
+    audit.record(AuditAction.REFRESH, request=request, target_type="authorization", target=record.code)
     return _renew(request, record, "Token refreshed")
 
 
@@ -153,15 +163,24 @@ def _renew(request: HttpRequest, record: Authorization, done: str) -> HttpRespon
 def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
     tokens.clear(record, trigger=Trigger.user(request.user))
+    audit.record(AuditAction.CLEAR, request=request, target_type="authorization", target=record.code)
     messages.success(request, f"The tokens of {record.code} were removed.")
     return redirect("oauth2_auth:detail", pk=pk)
 
 
+@login_not_required  # a login redirect would carry the one-time code in its "next"
 @never_cache
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
     """Where the provider sends the browser back. Answers with a redirect to the record's page,
     so the code never stays in the address bar or the history."""
+    if not request.user.is_authenticated:
+        context = {
+            "title": "You were signed out",
+            "message": "Your session ended before the provider sent you back, so its answer was not "
+            "used. Sign in, then click Get Token again.",
+        }
+        return render(request, "error.html", context, status=403)
     try:
         pending = consent.pop(request.session, request.GET.get("state", ""))
     except consent.ConsentStateError as exc:
@@ -179,6 +198,15 @@ def callback(request: HttpRequest) -> HttpResponse:
         messages.error(
             request, tokens.consent_denied(record, error=error, description=description, trigger=trigger)
         )
+        audit.record(
+            AuditAction.CONSENT_DENIED, request=request, target_type="authorization", target=record.code
+        )
+    elif not iss and record.require_iss:
+        message = (
+            "The provider sent no 'iss' with its answer, which this authorization requires; "
+            "the code was not used."
+        )
+        messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
     elif iss and not flows.issuer_matches(iss, expected=record.issuer, auth_url=record.auth_url):
         message = (
             "The answer came from an unexpected issuer; the code was not used. Check the Expected Issuer."
@@ -206,4 +234,7 @@ def _exchange(
     except TokenError as exc:
         messages.error(request, str(exc))
     else:
+        audit.record(
+            AuditAction.CONSENT_GIVEN, request=request, target_type="authorization", target=record.code
+        )
         messages.success(request, f"Consent given: {record.code} now holds a token.")

@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from django.test import Client
 
-from oauth2_auth.models import Authorization, GrantType
+from oauth2_auth.models import Authorization, GrantType, host_port
 from tests.conftest import make_authorization
 from tests.provider.fixtures import (
     AC_CLIENT_ID,
@@ -27,6 +27,7 @@ def cc_record(provider: ProviderServer, **fields: Any) -> Authorization:
         "client_secret": CC_CLIENT_SECRET,
         "token_url": provider.token_url,
         "scope": "read",
+        "api_hosts": host_port(provider.api_url),
     }
     return make_authorization(**{**values, **fields})
 
@@ -42,6 +43,7 @@ def ac_record(provider: ProviderServer, redirect_url: str = CALLBACK, **fields: 
         "auth_url": provider.auth_url,
         "redirect_url": redirect_url,
         "scope": "read write",
+        "api_hosts": host_port(provider.api_url),
     }
     return make_authorization(**{**values, **fields})
 

@@ -77,6 +77,7 @@ def oauth2_authorization(**fields: Any) -> Authorization:
         "token_state": TokenState.CONNECTED,
         "obtained_at": now,
         "expires_at": now + timedelta(hours=1),
+        "api_hosts": "api.example.com",
     }
     values.update(fields)
     return make_authorization(**values)
@@ -257,7 +258,9 @@ def test_it_sends_the_stored_oauth2_token(db, api) -> None:
 
 
 def test_it_requests_one_client_credentials_token_for_several_runs(db, api) -> None:
-    authorization = make_authorization(token_url=TOKEN_URL, client_secret=CLIENT_SECRET, scope="api/.default")
+    authorization = make_authorization(
+        token_url=TOKEN_URL, client_secret=CLIENT_SECRET, scope="api/.default", api_hosts="api.example.com"
+    )
     add_token_endpoint(api)
     api.add(responses.GET, f"{API}/customers", json=[])
     api.add(responses.GET, f"{API}/vendors", json=[])
@@ -276,7 +279,9 @@ def test_it_requests_one_client_credentials_token_for_several_runs(db, api) -> N
 
 
 def test_it_fails_when_the_oauth2_token_cannot_be_had(db, api) -> None:
-    authorization = make_authorization(token_url=TOKEN_URL, client_secret=CLIENT_SECRET)
+    authorization = make_authorization(
+        token_url=TOKEN_URL, client_secret=CLIENT_SECRET, api_hosts="api.example.com"
+    )
     api.add(responses.POST, TOKEN_URL, status=401, json={"error": "invalid_client"})
     run = go(make_definition(auth_type=AuthType.OAUTH2, authorization=authorization))
     assert run.outcome == Outcome.FAILED

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from definitions import runner
 from definitions.models import AuthType, Definition, Direction, Kind, Outcome, Paging, SoapMode, SoapVersion
-from oauth2_auth.models import Authorization, BearerToken
+from oauth2_auth.models import Authorization, BearerToken, host_port
 from oauth2_auth.tokens import Trigger
 from tests.provider_helpers import ac_record, cc_record, give_consent
 
@@ -41,6 +41,11 @@ def soap(soap_server):
 def definition(code: str, authorization: Authorization, url: str, **fields) -> Definition:
     values = {"auth_type": AuthType.OAUTH2, "authorization": authorization, "endpoint_url": url}
     return Definition.objects.create(code=code, **{**values, **fields})
+
+
+def hosts(*servers) -> str:
+    """The API hosts of the test servers a token may go to."""
+    return "\n".join(host_port(server.base_url) for server in servers)
 
 
 def run(record: Definition, **params: str):
@@ -118,7 +123,7 @@ def test_soap_wsdl_mode_calls_an_operation(provider, soap, version: str) -> None
     url, wsdl = (soap.soap11_url, soap.wsdl11_url) if version == "1.1" else (soap.soap12_url, soap.wsdl12_url)
     record = definition(
         "CUSTOMER",
-        cc_record(provider),
+        cc_record(provider, api_hosts=hosts(provider, soap)),
         url,
         kind=Kind.SOAP,
         soap_version=version,
@@ -137,7 +142,7 @@ def test_soap_wsdl_mode_calls_an_operation(provider, soap, version: str) -> None
 def test_soap_fault_is_a_failed_run(provider, soap) -> None:
     record = definition(
         "ORDER",
-        cc_record(provider),
+        cc_record(provider, api_hosts=hosts(provider, soap)),
         soap.soap11_url,
         kind=Kind.SOAP,
         direction=Direction.EXPORT,
@@ -156,7 +161,7 @@ def test_soap_fault_is_a_failed_run(provider, soap) -> None:
 def test_soap_envelope_mode(provider, soap, version: str, env: str) -> None:
     record = definition(
         "ECHO",
-        cc_record(provider),
+        cc_record(provider, api_hosts=hosts(provider, soap)),
         soap.soap11_url if version == "1.1" else soap.soap12_url,
         kind=Kind.SOAP,
         soap_mode=SoapMode.ENVELOPE,
@@ -217,7 +222,7 @@ def run_concurrently(records: list[Definition], rounds: int) -> list:
 
 @pytest.mark.django_db(transaction=True)
 def test_three_definitions_share_one_token(provider, soap) -> None:
-    auth = cc_record(provider, code="SHARED")
+    auth = cc_record(provider, code="SHARED", api_hosts=hosts(provider, soap))
     records = [
         definition("ITEMS", auth, provider.api_url + "items/"),
         definition("CUSTOMERS", auth, provider.api_url + "customers/"),
@@ -279,7 +284,7 @@ def test_an_expired_auth_code_token_is_refreshed_on_401(provider, admin_client) 
 
 @pytest.mark.django_db
 def test_a_revoked_soap_token_is_renewed_once(provider, soap) -> None:
-    auth = cc_record(provider)
+    auth = cc_record(provider, api_hosts=hosts(provider, soap))
     record = definition(
         "ECHO",
         auth,

@@ -175,10 +175,21 @@ def test_a_failed_exchange_keeps_the_old_tokens(admin_client, record) -> None:
     assert (record.token.access_token, record.token.refresh_token) == ("old-access", "old-refresh")
 
 
-def test_it_redirects_anonymous_to_login(client, record) -> None:
-    response = client.get(CALLBACK, {"code": "c", "state": "s"})
-    assert response.status_code == 302
-    assert response["Location"].startswith("/accounts/login/")
+def test_it_tells_a_signed_out_user_to_start_again_without_keeping_the_code(client, record) -> None:
+    # A login redirect would carry the one-time code in its "next" parameter.
+    response = client.get(CALLBACK, {"code": "one-time-code-XYZ", "state": "s"})
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Sign in, then click Get Token again." in body
+    assert "one-time-code-XYZ" not in body and "Location" not in response
+
+
+def test_it_refuses_an_answer_without_iss_when_iss_is_required(admin_client, record) -> None:
+    Authorization.objects.filter(pk=record.pk).update(require_iss=True)
+    params = start(admin_client, record)
+    with responses.RequestsMock():  # nothing may be sent: the code is not used
+        response = admin_client.get(CALLBACK, {"code": "c", "state": params["state"]}, follow=True)
+    assert "which this authorization requires; the code was not used" in response.content.decode()
 
 
 @override_settings(CONNECTIT_CONSENT_TIMEOUT=600)

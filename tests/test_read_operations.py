@@ -165,7 +165,7 @@ def test_a_failure_message_never_shows_the_credential(admin_client, db, monkeypa
     )
 
     def quoting_failure(definition, caller):
-        caller.auth_headers()
+        caller.auth_headers(definition.wsdl_url)
         raise RunFailed("server said: bad token bearer-secret-ZZZZ9999")
 
     monkeypatch.setattr("definitions.soap.list_operations", quoting_failure)

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class ConnectITConfig(AppConfig):
+    name = "connectit"
+    verbose_name = "ConnectIT"
+
+    def ready(self) -> None:
+        from connectit import audit  # noqa: F401 - connects the sign-in receivers
