@@ -132,6 +132,9 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             field = self.fields["authorization"]
             field.disabled = True
             field.help_text = "Only users who may use authorizations (administrators) can change this."
+        if self.instance.pk and not self.is_bound:
+            # Saved before credential headers were refused: the page must not show the value.
+            self.initial["extra_headers"] = _hide_credentials(self.instance.extra_headers)
         if self.instance.authorization_id:
             # The field is keyed by code (to_field_name), the model's initial by primary key.
             self.initial["authorization"] = self.instance.authorization.code
@@ -261,6 +264,16 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             self._require(cleaned, "wsdl_url", "in WSDL mode")
             if cleaned.get("parameters_json"):
                 _check_json(self, "parameters_json", cleaned["parameters_json"], want_object=True)
+
+
+def _hide_credentials(text: str) -> str:
+    lines = []
+    for line in (text or "").splitlines():
+        name = line.partition(":")[0].strip()
+        if name.lower() in CREDENTIAL_HEADERS:
+            line = f"{name}: [hidden; move this credential to the Authorization tab]"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def _header_names(text: str) -> list[tuple[int, str]]:

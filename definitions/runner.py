@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import traceback
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -24,6 +25,7 @@ from connectit.jsonpath import lookup
 from connectit.validators import placeholders
 from definitions import soap
 from definitions.calls import Caller, Redactor, RunFailed, check_status
+from definitions.display import shown_redactor
 from definitions.models import Definition, Direction, Kind, Outcome, Paging, Run, RunPage, SoapMode
 from definitions.templating import ESCAPE_FOR_CONTENT_TYPE, MissingParameters, fill, url_escape
 from oauth2_auth import tokens
@@ -75,8 +77,13 @@ def run(
         # value or its ciphertext), and says how to fix it, so the run shows it as it is.
         log.warning("Run %s of %s: %s", record.pk, definition.code, exc)
         recorder.fail(str(exc))
-    except Exception as exc:  # a bug must still leave a finished run, without secrets
-        log.exception("Run %s of %s crashed", record.pk, definition.code)
+    except Exception as exc:  # noqa: BLE001 - a bug must still leave a finished run, without secrets
+        # The traceback goes to the log redacted: an exception's text may quote a secret, even
+        # one the run had not sent yet (so every secret the definition holds is redacted).
+        redact = shown_redactor(definition)
+        redact.add(*recorder.redact.secrets)
+        trace = "".join(traceback.format_exception(exc))
+        log.error("Run %s of %s crashed:\n%s", record.pk, definition.code, redact(trace))
         recorder.fail(f"Internal error ({type(exc).__name__}); see the server log.")
     else:
         recorder.succeed()

@@ -10,7 +10,7 @@ from django.test import Client
 
 from oauth2_auth.models import Authorization, BearerToken, GrantType
 
-pytest_plugins = ["tests.provider.fixtures", "tests.soap_server.fixtures", "tests.browser"]
+pytest_plugins = ["tests.provider.fixtures", "tests.soap_server.fixtures", "tests.browser", "tests.canary"]
 
 PASSWORD = "correct-horse-battery-staple"
 

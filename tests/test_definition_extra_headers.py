@@ -56,3 +56,20 @@ def test_an_old_definition_with_one_must_move_it_when_edited(admin_client, db) -
     assert WHERE in errors(admin_client.post(f"/definitions/{record.pk}/", data))["extra_headers"][0]
     record.refresh_from_db()
     assert record.extra_headers == "Authorization: Bearer kept-from-before"
+
+
+def test_a_credential_saved_before_the_rule_is_not_shown(db) -> None:
+    from django.contrib.auth.models import Group, User
+
+    from connectit import roles
+    from tests.conftest import PASSWORD
+    from tests.test_definition_create import client_for, make_definition
+
+    definition = make_definition(
+        extra_headers="X-Tenant: contoso\nAuthorization: Bearer old-stored-credential-9"
+    )
+    viewer = User.objects.create_user("viewer", password=PASSWORD)
+    viewer.groups.add(Group.objects.get(name=roles.VIEWER))
+    page = client_for(viewer).get(f"/definitions/{definition.pk}/").content.decode()
+    assert "old-stored-credential-9" not in page
+    assert "X-Tenant: contoso" in page and "move this credential to the Authorization tab" in page

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -835,15 +836,19 @@ def test_it_refuses_an_import_answer_above_the_maximum(db, api) -> None:
     assert run.page_set.count() == 0
 
 
-def test_it_turns_a_crash_into_a_failed_run(db, api, monkeypatch) -> None:
+def test_it_turns_a_crash_into_a_failed_run(db, api, monkeypatch, caplog) -> None:
     def broken(*args, **kwargs):
         raise KeyError(BEARER)
 
     monkeypatch.setattr(runner, "execute_rest", broken)
-    run = go(make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER))
+    with caplog.at_level(logging.ERROR, logger="definitions.runner"):
+        run = go(make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER))
     assert run.outcome == Outcome.FAILED
     assert run.message == "Internal error (KeyError); see the server log."
     assert_no_secret(stored_text())
+    # The log keeps the traceback, with the secret the exception quoted redacted.
+    assert "Traceback" in caplog.text and "KeyError: '[redacted]'" in caplog.text
+    assert_no_secret(caplog.text)
 
 
 def test_it_names_a_secret_no_configured_key_can_decrypt(db, api) -> None:
