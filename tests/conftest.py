@@ -10,7 +10,13 @@ from django.test import Client
 
 from oauth2_auth.models import Authorization, BearerToken, GrantType
 
-pytest_plugins = ["tests.provider.fixtures", "tests.soap_server.fixtures", "tests.browser", "tests.canary"]
+pytest_plugins = [
+    "tests.provider.fixtures",
+    "tests.soap_server.fixtures",
+    "tests.browser",
+    "tests.canary",
+    "tests.network_guard",
+]
 
 PASSWORD = "correct-horse-battery-staple"
 

@@ -79,3 +79,14 @@ def install_fake_dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return table
+
+
+# Fixtures (registered as a plugin in tests/conftest.py).
+@pytest.fixture
+def guard(monkeypatch: pytest.MonkeyPatch) -> Guard:
+    return install_guard(monkeypatch)
+
+
+@pytest.fixture
+def names(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    return install_fake_dns(monkeypatch)

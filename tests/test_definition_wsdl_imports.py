@@ -24,7 +24,6 @@ from definitions import soap
 from definitions.calls import Caller, RunFailed
 from definitions.models import Definition, Kind, SoapMode
 from oauth2_auth.tokens import Trigger
-from tests.network_guard import FakeDns, Guard, install_fake_dns, install_guard
 from tests.test_definition_create import make_definition
 
 WSDL = """<?xml version="1.0" encoding="utf-8"?>
@@ -124,16 +123,6 @@ def serve() -> Iterator[Callable[[], Documents]]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
-
-
-@pytest.fixture
-def guard(monkeypatch: pytest.MonkeyPatch) -> Guard:
-    return install_guard(monkeypatch)
-
-
-@pytest.fixture
-def names(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
-    return install_fake_dns(monkeypatch)
 
 
 @pytest.fixture

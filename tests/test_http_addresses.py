@@ -21,19 +21,8 @@ from django.test import override_settings
 
 from connectit import http
 from connectit.validators import is_loopback_host, validate_endpoint_url
-from tests.network_guard import FakeDns, Guard, install_fake_dns, install_guard
 
 OUTSIDE = "203.0.113.5"  # TEST-NET-3: never reachable, and never tried
-
-
-@pytest.fixture
-def guard(monkeypatch: pytest.MonkeyPatch) -> Guard:
-    return install_guard(monkeypatch)
-
-
-@pytest.fixture
-def names(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
-    return install_fake_dns(monkeypatch)
 
 
 class _Hello(BaseHTTPRequestHandler):
