@@ -38,8 +38,8 @@ def edit_record(
             request=request,
             target_type=noun.lower(),
             target=saved.code,
-            fields=[name for name in form.changed_data if not name.endswith("_clear")]
-            + [name.removesuffix("_clear") for name in form.changed_data if name.endswith("_clear")],
+            # A secret's "clear" box names the secret itself.
+            fields={name.removesuffix("_clear") for name in form.changed_data},
         )
         if on_saved is not None:
             on_saved(form, saved)

@@ -311,16 +311,13 @@ def _ask(
 
 
 def _claim(pk: int) -> str | None:
-    """Take the renewal lease if it is free or its holder's time ran out; commits at once."""
+    """Take the renewal lease if it is free or its holder's time ran out: one UPDATE, a
+    compare-and-set that commits at once."""
     lease = uuid.uuid4().hex
     now = timezone.now()
     free = Q(lease_owner="") | Q(lease_until__lt=now)
     until = now + timedelta(seconds=lease_seconds())
-    with transaction.atomic():
-        expired = BearerToken.objects.filter(pk=pk, lease_until__lt=now).exclude(lease_owner="").exists()
-        claimed = BearerToken.objects.filter(free, pk=pk).update(lease_owner=lease, lease_until=until)
-    if claimed and expired:
-        log.warning("OAuth2 authorization %s: took over a renewal whose holder stopped answering", pk)
+    claimed = BearerToken.objects.filter(free, pk=pk).update(lease_owner=lease, lease_until=until)
     return lease if claimed else None
 
 
@@ -335,7 +332,10 @@ def _wait_for_release(pk: int) -> None:
     delay = POLL_FIRST
     while True:
         row = BearerToken.objects.filter(pk=pk).values_list("lease_owner", "lease_until").first()
-        if row is None or not row[0] or row[1] is None or row[1] < timezone.now():
+        if row is None or not row[0] or row[1] is None:
+            return
+        if row[1] < timezone.now():
+            log.warning("OAuth2 authorization %s: the renewal's holder stopped answering; taking over", pk)
             return
         time.sleep(delay)
         delay = min(delay * 1.5, POLL_MAX)
