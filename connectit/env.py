@@ -54,6 +54,19 @@ def env_int(name: str, default: int, minimum: int | None = None) -> int:
     return value
 
 
+def env_float(name: str, default: float, minimum: float | None = None) -> float:
+    raw = env_str(name).strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number (got {raw!r})") from None
+    if value != value or (minimum is not None and value < minimum):  # NaN, or too small
+        raise ImproperlyConfigured(f"{name} must be at least {minimum} (got {raw})")
+    return value
+
+
 def env_list(name: str, default: list[str] | None = None) -> list[str]:
     raw = env_str(name)
     if not raw.strip():

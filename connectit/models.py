@@ -16,6 +16,7 @@ class AuditAction(models.TextChoices):
     CONSENT_GIVEN = "consent_given", "Consent given"
     CONSENT_DENIED = "consent_denied", "Consent denied"
     RUN = "run", "Run"
+    CANCEL = "cancel", "Cancel run"
     LOGIN = "login", "Login"
     LOGIN_FAILED = "login_failed", "Failed login"
     LOGOUT = "logout", "Logout"
@@ -44,3 +45,14 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.target_type} {self.target}"
+
+
+class PeriodicJob(models.Model):
+    """When a periodic job (connectit.worker) may next run: claimed by one worker per period."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    next_at = models.DateTimeField()
+    last_started_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.name

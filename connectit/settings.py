@@ -14,7 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from connectit import install
 from connectit.csp import policy as csp_policy
-from connectit.env import env_bool, env_int, env_list, env_str, new_secret_key, secret_file
+from connectit.env import env_bool, env_float, env_int, env_list, env_str, new_secret_key, secret_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Generated keys and the embedded database live here (mode 0700); git-ignored.
@@ -82,6 +82,9 @@ INSTALLED_APPS = [
     "axes",
     # Registers django-csp's system checks for its settings.
     "csp",
+    # Background work: the task framework and its database backend (tables and the worker).
+    "django_tasks",
+    "django_tasks_db",
     "connectit",
     "oauth2_auth",
     "definitions",
@@ -257,6 +260,30 @@ def _encryption_keys() -> list[str]:
             ) from None
     return keys
 
+
+# --- Background work (see connectit/worker.py) ---------------------------------------------------
+# Runs, schedules, token keep-alive, retention and alerts run in `manage.py worker` processes;
+# the database is the queue, so any number of workers on any number of servers may share it.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# How often an idle worker looks for queued work (seconds): the queue latency's upper bound.
+CONNECTIT_WORKER_POLL = env_float("CONNECTIT_WORKER_POLL", 0.25, minimum=0.05)
+# A running run's worker writes a heartbeat this often; without one for WORKER_LOST_AFTER seconds
+# the run is marked failed ("worker lost").
+CONNECTIT_HEARTBEAT_SECONDS = env_int("CONNECTIT_HEARTBEAT_SECONDS", 10, minimum=1)
+CONNECTIT_WORKER_LOST_AFTER = env_int("CONNECTIT_WORKER_LOST_AFTER", 60, minimum=2)
+# A run's overall deadline when its definition sets none (seconds).
+CONNECTIT_RUN_DEADLINE = env_int("CONNECTIT_RUN_DEADLINE", 3600, minimum=10)
+# An import's GET answered 429 or 503 waits for Retry-After (at most RETRY_AFTER_MAX seconds),
+# at most RETRY_ATTEMPTS times per request.
+CONNECTIT_RETRY_ATTEMPTS = env_int("CONNECTIT_RETRY_ATTEMPTS", 5, minimum=0)
+CONNECTIT_RETRY_AFTER_MAX = env_int("CONNECTIT_RETRY_AFTER_MAX", 120, minimum=1)
+# Runs (with their pages) older than this many days are deleted; a definition may keep its own.
+CONNECTIT_RUN_RETENTION_DAYS = env_int("CONNECTIT_RUN_RETENTION_DAYS", 30, minimum=1)
+# Tokens that expire within this many seconds are renewed ahead of time by the workers, and
+# authorization-code tokens not refreshed for KEEPALIVE_DAYS are refreshed, so an idle refresh
+# token never reaches a provider's inactivity limit (Entra ID: 90 days).
+CONNECTIT_RENEW_AHEAD = env_int("CONNECTIT_RENEW_AHEAD", 300, minimum=0)
+CONNECTIT_KEEPALIVE_DAYS = env_int("CONNECTIT_KEEPALIVE_DAYS", 7, minimum=1)
 
 # The first key encrypts; every key decrypts (see oauth2_auth/fields.py).
 CONNECTIT_ENCRYPTION_KEYS = _encryption_keys()

@@ -4,11 +4,15 @@ Definitions get OAuth2 tokens only through ``oauth2_auth.tokens``. When an endpo
 the token is renewed once (single flight: ``stale_token`` makes concurrent callers share one
 refresh) and the request is sent again; a second 401 fails with a message naming the
 authorization.
+
+``Caller.send`` returns an ``Exchange``: what was sent and what came back, as a value the run log
+stores. A failed attempt travels on the ``RunFailed`` it raises, so the log still shows it.
 """
 
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,8 +39,25 @@ CREDENTIAL_HEADERS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One request as it was sent (secrets in clear: the run log redacts) and its answer."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: str
+    secret_header_names: frozenset[str]
+    response: http.Response | None = None
+
+
 class RunFailed(Exception):
-    """A run that failed; the message is safe to store and show."""
+    """A run that failed; the message is safe to store and show. ``exchange`` is the request
+    that was being sent, when there was one."""
+
+    def __init__(self, message: str, *, exchange: Exchange | None = None) -> None:
+        super().__init__(message)
+        self.exchange = exchange
 
 
 def check_status(response: http.Response) -> None:
@@ -73,30 +94,38 @@ class Redactor(BaseRedactor):
         return "\n".join(lines)
 
 
+def _no_step(text: str) -> None:
+    pass
+
+
 @dataclass
 class Caller:
-    """Sends requests for one definition with its authorization."""
+    """Sends requests for one definition with its authorization.
+
+    ``deadline`` (a ``time.monotonic()`` value) caps every request's timeout: no request outlives
+    the run's deadline. ``on_step`` hears what is about to happen (for a run's live progress).
+    """
 
     definition: Definition
     trigger: tokens.Trigger
     redact: Redactor = field(default_factory=Redactor)
     token: str | None = None
-    # What the last request carried, for the run log (redacted there).
-    last_headers: dict[str, str] = field(default_factory=dict)
+    deadline: float | None = None
+    on_step: Callable[[str], None] = _no_step
 
     def __post_init__(self) -> None:
+        self.secret_header_names = self._secret_header_names()
         try:
             self.extra_headers = dict(parse_headers(self.definition.extra_headers))
         except ValueError as exc:
             raise RunFailed(f"Extra headers: {exc}") from None
         self.redact.add(*(v for k, v in self.extra_headers.items() if k.lower() in CREDENTIAL_HEADERS))
 
-    @property
-    def secret_header_names(self) -> set[str]:
+    def _secret_header_names(self) -> frozenset[str]:
         names = set(CREDENTIAL_HEADERS)
         if self.definition.auth_type == AuthType.API_KEY:
             names.add(self.definition.api_key_header.lower())
-        return names
+        return frozenset(names)
 
     def auth_headers(self, url: str) -> dict[str, str]:
         """The authorization headers for a request to ``url`` (an OAuth2 token goes only to the
@@ -120,6 +149,7 @@ class Caller:
 
     def _oauth2_token(self, url: str, stale: str | None = None) -> str:
         code = self.authorization_code
+        self.on_step(f"Getting a token from OAuth2 authorization {code}")
         try:
             if stale is None:
                 self.token = tokens.get_access_token(code, trigger=self.trigger, for_url=url)
@@ -151,26 +181,48 @@ class Caller:
         truncate: bool = False,
         unauthorized: Callable[[http.Response], bool] = lambda response: response.status == 401,
         check_addresses: http.AddressCheck | None = None,
-    ) -> http.Response:
+    ) -> Exchange:
         """Send once, and once more after a token refresh when an OAuth2 endpoint says 401.
 
         ``check_addresses`` goes to ``http.send``: it may refuse the host's addresses."""
+        text = body.decode("utf-8", errors="replace") if body else ""
+
+        def attempt(sent: dict[str, str], response: http.Response | None = None) -> Exchange:
+            return Exchange(method, url, sent, text, self.secret_header_names, response)
+
         # Without the auth headers first: if getting a token fails, the log still shows the rest.
-        self.last_headers = {**self.extra_headers, **headers}
-        self.last_headers = self.headers(headers, url)
-        response = self._send(method, url, self.last_headers, body, max_bytes, truncate, check_addresses)
+        sent = {**self.extra_headers, **headers}
+        try:
+            sent = self.headers(headers, url)
+        except RunFailed as exc:
+            raise RunFailed(str(exc), exchange=attempt(sent)) from None
+        response = self._send(method, url, sent, body, max_bytes, truncate, check_addresses, attempt)
         if self.definition.auth_type != AuthType.OAUTH2 or not unauthorized(response):
-            return response
-        fresh = self._oauth2_token(url, stale=self.token)
-        self.last_headers = {**self.last_headers, "Authorization": f"Bearer {fresh}"}
-        response = self._send(method, url, self.last_headers, body, max_bytes, truncate, check_addresses)
+            return attempt(sent, response)
+        try:
+            fresh = self._oauth2_token(url, stale=self.token)
+        except RunFailed as exc:
+            raise RunFailed(str(exc), exchange=attempt(sent, response)) from None
+        sent = {**sent, "Authorization": f"Bearer {fresh}"}
+        response = self._send(method, url, sent, body, max_bytes, truncate, check_addresses, attempt)
         if unauthorized(response):
             raise RunFailed(
                 f"{http.host_of(url)} refused the token of OAuth2 authorization {self.authorization_code} "
                 f"(HTTP {response.status}) even after a refresh. "
-                "Check the authorization's scope and resource."
+                "Check the authorization's scope and resource.",
+                exchange=attempt(sent, response),
             )
-        return response
+        return attempt(sent, response)
+
+    def timeout(self) -> float:
+        """The definition's timeout, cut to what is left of the run's deadline."""
+        timeout = float(self.definition.timeout)
+        if self.deadline is None:
+            return timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RunFailed("The run passed its deadline before this request could be sent.")
+        return min(timeout, max(left, 0.5))
 
     def _send(
         self,
@@ -180,8 +232,10 @@ class Caller:
         body: bytes | None,
         max_bytes: int,
         truncate: bool,
-        check_addresses: http.AddressCheck | None = None,
+        check_addresses: http.AddressCheck | None,
+        attempt: Callable[[dict[str, str]], Exchange],
     ) -> http.Response:
+        self.on_step(f"Calling {http.host_of(url)}")
         try:
             return http.send(
                 method,
@@ -190,8 +244,10 @@ class Caller:
                 data=body,
                 max_bytes=max_bytes,
                 truncate=truncate,
-                timeout=self.definition.timeout,
+                timeout=self.timeout(),
                 check_addresses=check_addresses,
             )
         except http.HttpError as exc:
-            raise RunFailed(str(exc)) from None
+            raise RunFailed(str(exc), exchange=attempt(headers)) from None
+        except RunFailed as exc:
+            raise RunFailed(str(exc), exchange=attempt(headers)) from None

@@ -11,6 +11,7 @@ from connectit.forms import SecretFieldsMixin, tab_fields
 from connectit.validators import PLACEHOLDER
 from definitions.calls import CREDENTIAL_HEADERS
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
+from definitions.schedules import validate_cron
 from definitions.templating import HEADER_NAME, RESERVED_HEADERS, parse_headers
 from oauth2_auth.forms import clean_code_value
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, host_port
@@ -85,7 +86,15 @@ TABS = (
         ),
         "kind=soap",
     ),
+    ("runs", "Runs", ("run_deadline", "allow_overlap", "keep_runs_days"), ""),
+    (
+        "schedule",
+        "Schedule",
+        ("schedule_enabled", "schedule_every", "schedule_cron", "schedule_parameters"),
+        "",
+    ),
 )
+SCHEDULE_FIELDS = frozenset({"schedule_enabled", "schedule_every", "schedule_cron", "active"})
 
 
 class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
@@ -122,6 +131,9 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             "parameters_json": forms.Textarea(attrs={"rows": 5, "class": "font-monospace"}),
             "envelope_template": forms.Textarea(attrs={"rows": 10, "class": "font-monospace"}),
             "code": forms.TextInput(attrs={"autofocus": True, "class": "text-uppercase"}),
+            "schedule_parameters": forms.Textarea(
+                attrs={"rows": 3, "class": "font-monospace", "placeholder": '{"company": "CRONUS"}'}
+            ),
         }
 
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
@@ -189,6 +201,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             self._check_soap(cleaned)
         else:
             self._check_rest(cleaned)
+        self._check_schedule(cleaned)
         return cleaned
 
     def _require(self, cleaned: dict[str, Any], name: str, why: str) -> None:
@@ -255,6 +268,46 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         elif body and cleaned.get("content_type") == "application/xml":
             _check_xml(self, "body_template", body)
 
+    def _check_schedule(self, cleaned: dict[str, Any]) -> None:
+        every, cron = cleaned.get("schedule_every"), (cleaned.get("schedule_cron") or "").strip()
+        cleaned["schedule_cron"] = cron
+        if every and cron:
+            self.add_error("schedule_cron", "Give either 'every (minutes)' or a cron expression, not both.")
+        if cron:
+            try:
+                validate_cron(cron)
+            except forms.ValidationError as exc:
+                self.add_error("schedule_cron", exc)
+        params = cleaned.get("schedule_parameters")
+        if params in (None, ""):
+            params = cleaned["schedule_parameters"] = {}
+        if not isinstance(params, dict) or not all(isinstance(v, str | int | float) for v in params.values()):
+            self.add_error(
+                "schedule_parameters", 'Write a JSON object of names and values, e.g. {"company": "X"}.'
+            )
+            return
+        cleaned["schedule_parameters"] = {name: str(value) for name, value in params.items()}
+        if not cleaned.get("schedule_enabled"):
+            return
+        if not every and not cron:
+            self.add_error(
+                "schedule_every", "Give 'every (minutes)' or a cron expression to run on a schedule."
+            )
+        missing = [name for name in self._placeholders(cleaned) if name not in params]
+        if missing:
+            self.add_error(
+                "schedule_parameters",
+                f"A scheduled run needs a value for every placeholder; missing: {', '.join(missing)}.",
+            )
+
+    def _placeholders(self, cleaned: dict[str, Any]) -> list[str]:
+        from definitions.runner import parameter_names
+
+        fields = ("endpoint_url", "kind", "body_template", "soap_mode", "wsdl_url", "parameters_json")
+        probe = Definition(**{name: cleaned.get(name) or "" for name in fields if name in cleaned})
+        probe.envelope_template = cleaned.get("envelope_template") or ""
+        return parameter_names(probe)
+
     def _check_soap(self, cleaned: dict[str, Any]) -> None:
         if cleaned.get("soap_mode") == SoapMode.ENVELOPE:
             self._require(cleaned, "envelope_template", "in envelope mode")
@@ -307,7 +360,12 @@ def _check_xml(form: forms.Form, name: str, template: str) -> None:
 
 
 class RunForm(forms.Form):
-    """One field per placeholder, plus an optional payload for exports."""
+    """One field per placeholder, plus an optional payload for exports.
+
+    ``submission`` is a fresh random key in every form page: the same form sent twice carries the
+    same key, and the second POST finds the run the first one queued."""
+
+    submission = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     payload = forms.CharField(
         required=False,
@@ -328,3 +386,6 @@ class RunForm(forms.Form):
 
     def payload_value(self) -> str | None:
         return self.cleaned_data.get("payload") or None
+
+    def submission_key(self) -> str | None:
+        return self.cleaned_data.get("submission") or None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from connectit.fields import EncryptedTextField
@@ -127,6 +128,51 @@ class Definition(models.Model):
     soap_action = models.CharField("SOAPAction", max_length=500, blank=True)
     envelope_template = models.TextField(blank=True)
 
+    # Runs
+    run_deadline = models.PositiveIntegerField(
+        "run deadline (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="A run still going after this long is stopped. Empty: the server default.",
+    )
+    allow_overlap = models.BooleanField(
+        "allow overlapping runs",
+        default=False,
+        help_text="Off: a run waits while another run of this definition is running.",
+    )
+    keep_runs_days = models.PositiveIntegerField(
+        "keep runs (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text="Runs and their pages are deleted after this many days. Empty: the server default.",
+    )
+
+    # Schedule
+    schedule_enabled = models.BooleanField("run on a schedule", default=False)
+    schedule_every = models.PositiveIntegerField(
+        "every (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(366 * 24 * 60)],
+    )
+    schedule_cron = models.CharField(
+        "cron expression",
+        max_length=100,
+        blank=True,
+        help_text="Five fields: minute hour day-of-month month day-of-week, e.g. '30 6 * * 1-5'; "
+        "in the server's time zone.",
+    )
+    schedule_parameters = models.JSONField(
+        "schedule parameters",
+        default=dict,
+        blank=True,
+        help_text="Placeholder values for scheduled runs.",
+    )
+    # Written only by definitions.schedules: when the schedule next fires.
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -143,24 +189,53 @@ class Definition(models.Model):
 
 
 class Outcome(models.TextChoices):
+    QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCESS = "success", "Success"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+UNFINISHED = (Outcome.QUEUED, Outcome.RUNNING)
 
 
 class Run(models.Model):
-    """One run of a definition. Secret values are redacted before anything is stored here."""
+    """One run of a definition. Secret values are redacted before anything is stored here.
+
+    Columns and their writers: the run's worker (definitions.runlog) writes the outcome, progress
+    and log of a running run; definitions.runs creates it, cancels it while queued and marks it
+    lost; the web writes only ``cancel_requested``. Every change of ``outcome`` is a
+    compare-and-set on its old value.
+    """
 
     definition = models.ForeignKey(Definition, on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(max_length=200)
+    # When the run was asked for (the list's order); running_since is when a worker began it.
     started_at = models.DateTimeField(default=timezone.now)
+    running_since = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    outcome = models.CharField(max_length=8, choices=Outcome.choices, default=Outcome.RUNNING)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.QUEUED)
     http_status = models.PositiveIntegerField(null=True, blank=True)
     pages = models.PositiveIntegerField(default=0)
     bytes_received = models.BigIntegerField(default=0)
+    items = models.BigIntegerField(null=True, blank=True, help_text="Records counted in the pages.")
     message = models.TextField(blank=True)
     parameters = models.JSONField(default=dict, blank=True)
+    # The export body to send instead of the template (None: the template); emptied when the
+    # run ends. NULL and "" differ here: an empty body is a body.
+    payload = models.TextField(null=True, blank=True)  # noqa: DJ001
+    step = models.CharField(max_length=300, blank=True, help_text="What a running run is doing now.")
+    retries = models.PositiveIntegerField(default=0, help_text="Requests sent again after 429/503.")
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    deadline_at = models.DateTimeField(null=True, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # The form submission that asked for this run: a second POST of the same form finds it.
+    submission = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    scheduled = models.BooleanField(default=False)
+    # Copied from the definition (not allow_overlap): at most one exclusive run is running.
+    exclusive = models.BooleanField(default=True)
+    task_id = models.CharField(max_length=64, blank=True)
+    worker = models.CharField(max_length=64, blank=True)
     request_line = models.TextField(blank=True)
     request_headers = models.TextField(blank=True)
     request_body = models.TextField(blank=True)
@@ -176,15 +251,35 @@ class Run(models.Model):
             models.Index(fields=["definition", "-started_at", "-id"]),
             models.Index(fields=["outcome", "-started_at", "-id"]),
         ]
+        constraints = [
+            # The database itself keeps two workers from running one definition at once.
+            models.UniqueConstraint(
+                fields=["definition"],
+                condition=Q(outcome="running", exclusive=True),
+                name="one_running_run_per_definition",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.definition_id} run {self.pk}"
 
     @property
+    def finished(self) -> bool:
+        return self.outcome not in UNFINISHED
+
+    @property
     def duration_ms(self) -> int | None:
         if self.finished_at is None:
             return None
-        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+        return int((self.finished_at - (self.running_since or self.started_at)).total_seconds() * 1000)
+
+    @property
+    def elapsed_seconds(self) -> int | None:
+        """Seconds since a worker began the run, up to its end (None while queued)."""
+        if self.running_since is None:
+            return None
+        end = self.finished_at or timezone.now()
+        return max(0, int((end - self.running_since).total_seconds()))
 
 
 class RunPage(models.Model):

@@ -1,39 +1,40 @@
-"""Running a definition and storing what happened.
+"""Running a definition: task -> run -> protocol (REST or SOAP) -> caller -> HTTP.
 
-``run(definition, params=..., payload=..., trigger=...)`` always returns a stored ``Run``: a
-failure (HTTP error, SOAP fault, timeout, refused connection, missing parameter) is a failed run
-with a clear message, never an exception for the caller. Every stored text passes through the
-run's ``Redactor`` first.
+``execute(run)`` is what a worker does with a run it claimed (``definitions.runs``): send its
+requests through the protocol and store how it ended. ``run(definition, ...)``
+does the same at once in this process (tests, benchmarks). Either way a failure (HTTP error, SOAP
+fault, timeout, refused connection, missing parameter, cancel, deadline) is a finished run with a
+clear message, never an exception for the caller, and every stored text is redacted first.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import time
 import traceback
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urljoin, urlsplit
+from collections.abc import Callable
+from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from connectit import http
 from connectit.fields import DecryptionError
-from connectit.jsonpath import lookup
 from connectit.validators import placeholders
-from definitions import soap
-from definitions.calls import Caller, Redactor, RunFailed, check_status
+from definitions import rest, soap
+from definitions.calls import Caller, RunFailed
 from definitions.display import shown_redactor
-from definitions.models import Definition, Direction, Kind, Outcome, Paging, Run, RunPage, SoapMode
-from definitions.templating import ESCAPE_FOR_CONTENT_TYPE, MissingParameters, fill, url_escape
+from definitions.models import Definition, Kind, Outcome, Run, SoapMode
+from definitions.runlog import RunLog, RunStopped, follow
+from definitions.templating import MissingParameters
 from oauth2_auth import tokens
 
 log = logging.getLogger(__name__)
 
-EXPORT_KEEP_BYTES = 1024 * 1024
-PAGE_PLACEHOLDER = "page"
+PROTOCOLS: dict[str, Callable[[Caller, RunLog, dict[str, str], str | None], None]] = {
+    Kind.REST: rest.execute,
+    Kind.SOAP: soap.execute,
+}
 
 
 def parameter_names(definition: Definition, payload: str | None = None) -> list[str]:
@@ -51,221 +52,96 @@ def parameter_names(definition: Definition, payload: str | None = None) -> list[
         templates.append(body)
     names = []
     for template in templates:
-        names += [name for name in placeholders(template) if name != PAGE_PLACEHOLDER and name not in names]
+        names += [
+            name for name in placeholders(template) if name != rest.PAGE_PLACEHOLDER and name not in names
+        ]
     return names
+
+
+def deadline_minutes(definition: Definition) -> int:
+    return definition.run_deadline or max(1, settings.CONNECTIT_RUN_DEADLINE // 60)
+
+
+class Busy(Exception):
+    """Another run of the definition is running, and the definition does not allow overlap."""
 
 
 def run(
     definition: Definition, *, params: dict[str, str], payload: str | None = None, trigger: tokens.Trigger
 ) -> Run:
-    record = _start_run(definition, trigger, params)
-    recorder = Recorder(record)
+    """Run ``definition`` now, in this process. Raises ``Busy`` when it may not overlap a run
+    that is going on."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # The "running" row need not wait for its WAL flush: the run's final, durable
+                # update flushes it too, and a crash before then loses only an unfinished row.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            record = Run.objects.create(
+                definition=definition,
+                trigger=trigger.label[:200],
+                parameters=params,
+                outcome=Outcome.RUNNING,
+                started_at=now,
+                running_since=now,
+                heartbeat_at=now,
+                deadline_at=now + timedelta(minutes=deadline_minutes(definition)),
+                exclusive=not definition.allow_overlap,
+            )
+    except IntegrityError:
+        raise Busy(f"A run of {definition.code} is already running.") from None
+    _execute(record, definition, params, payload, trigger)
+    return record
+
+
+def execute(record: Run) -> None:
+    """Run ``record``, a run a worker has claimed (``runs.claim``)."""
+    trigger = tokens.Trigger(record.trigger)
+    _execute(record, record.definition, record.parameters, record.payload, trigger)
+
+
+def _execute(
+    record: Run, definition: Definition, params: dict[str, str], payload: str | None, trigger: tokens.Trigger
+) -> None:
+    minutes = deadline_minutes(definition)
+    run_log = RunLog(record, deadline=time.monotonic() + minutes * 60, deadline_minutes=minutes)
+    follow(run_log)
     try:
         missing = [name for name in parameter_names(definition, payload) if name not in params]
         if missing:
             raise MissingParameters(missing)  # all of them at once, before anything is sent
-        caller = Caller(definition, trigger)
-        recorder.redact = caller.redact
-        if definition.kind == Kind.SOAP:
-            soap.execute(caller, recorder, params, payload)
-        else:
-            execute_rest(caller, recorder, params, payload)
-    except (RunFailed, MissingParameters) as exc:
-        recorder.fail(str(exc))
+        caller = Caller(definition, trigger, deadline=run_log.deadline, on_step=run_log.step)
+        run_log.redact = caller.redact
+        PROTOCOLS[definition.kind](caller, run_log, params, payload)
+    except RunStopped as stop:
+        run_log.stopped(stop)
+    except RunFailed as exc:
+        if exc.exchange is not None:
+            run_log.exchange(exc.exchange)  # shown on the run: what was being sent
+        run_log.fail(str(exc))
+    except MissingParameters as exc:
+        run_log.fail(str(exc))
     except DecryptionError as exc:
         # Not a bug but a missing key: the message names the field and the record (never the
         # value or its ciphertext), and says how to fix it, so the run shows it as it is.
         log.warning("Run %s of %s: %s", record.pk, definition.code, exc)
-        recorder.fail(str(exc))
+        run_log.fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - a bug must still leave a finished run, without secrets
-        # The traceback goes to the log redacted: an exception's text may quote a secret, even
-        # one the run had not sent yet (so every secret the definition holds is redacted).
-        redact = shown_redactor(definition)
-        redact.add(*recorder.redact.secrets)
-        trace = "".join(traceback.format_exception(exc))
-        log.error("Run %s of %s crashed:\n%s", record.pk, definition.code, redact(trace))
-        recorder.fail(f"Internal error ({type(exc).__name__}); see the server log.")
+        _crashed(run_log, definition, exc)
     else:
-        recorder.succeed()
-    return record
+        if record.retries:
+            note = f"Sent again {record.retries} time(s) after HTTP 429/503 (Retry-After)."
+            record.message = f"{record.message} {note}".strip()
+        run_log.succeed()
 
 
-def _start_run(definition: Definition, trigger: tokens.Trigger, params: dict[str, str]) -> Run:
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # The "running" row need not wait for its WAL flush: the run's final, durable update
-            # flushes it too, and a crash before then loses only an unfinished run's row.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        return Run.objects.create(definition=definition, trigger=trigger.label[:200], parameters=params)
-
-
-@dataclass
-class Recorder:
-    """Writes a run's request, answers and outcome, redacted."""
-
-    run: Run
-    redact: Redactor = field(default_factory=Redactor)
-    kept_bytes: int = 0
-
-    def request(self, method: str, url: str, caller: Caller, body: str) -> None:
-        self.run.request_line = self.redact(f"{method} {url}")
-        self.run.request_headers = self.redact.headers(caller.last_headers, caller.secret_header_names)
-        self.run.request_body = self.redact.body(body)[:EXPORT_KEEP_BYTES]
-
-    def response(self, response: http.Response) -> None:
-        self.run.http_status = response.status
-        self.run.response_content_type = response.headers.get("content-type", "")[:200]
-        self.run.response_headers = self.redact("\n".join(f"{k}: {v}" for k, v in response.headers.items()))
-        self.run.bytes_received += len(response.content)
-
-    def export_body(self, response: http.Response) -> None:
-        self.run.pages = 1
-        self.run.response_body = self.redact.body(response.text(), response.content_type)[:EXPORT_KEEP_BYTES]
-        self.run.response_truncated = response.truncated or len(response.content) > EXPORT_KEEP_BYTES
-
-    def page(self, number: int, url: str, response: http.Response) -> None:
-        """Store one import page now, so a long import never sits in memory."""
-        # Once one page did not fit, none after it is kept either: the kept pages stay a prefix.
-        fits = self.kept_bytes + len(response.content) <= settings.CONNECTIT_RUN_KEEP_BYTES
-        keep = fits and not self.run.response_truncated
-        if keep:
-            self.kept_bytes += len(response.content)
-        else:
-            self.run.response_truncated = True
-        RunPage.objects.create(
-            run=self.run,
-            number=number,
-            http_status=response.status,
-            url=self.redact(url),
-            # body(), not just the redactor: the page pretty-prints it, decoding what a plain
-            # search cannot see.
-            body=self.redact.body(response.text(), response.content_type) if keep else "",
-            size=len(response.content),
-            kept=keep,
-        )
-        self.run.pages = number
-
-    def fail(self, message: str) -> None:
-        self._finish(Outcome.FAILED, message)
-
-    def succeed(self, message: str = "") -> None:
-        self._finish(Outcome.SUCCESS, message or self.run.message)
-
-    def _finish(self, outcome: str, message: str) -> None:
-        self.run.outcome = outcome
-        self.run.message = self.redact(message)
-        self.run.finished_at = timezone.now()
-        self.run.save()
-
-
-# --- REST ----------------------------------------------------------------------------------------
-
-
-def execute_rest(caller: Caller, recorder: Recorder, params: dict[str, str], payload: str | None) -> None:
-    definition = caller.definition
-    if definition.direction == Direction.IMPORT and definition.paging != Paging.NONE:
-        import_pages(caller, recorder, params)
-        return
-    url = fill(definition.endpoint_url, params, url_escape)
-    body = payload if payload is not None else fill_body(definition, params)
-    response = rest_request(caller, recorder, url, body)
-    if definition.direction == Direction.IMPORT:
-        recorder.page(1, url, response)
-    else:
-        recorder.export_body(response)
-    check_status(response)
-
-
-def fill_body(definition: Definition, params: dict[str, str]) -> str:
-    escape = ESCAPE_FOR_CONTENT_TYPE.get(definition.content_type, ESCAPE_FOR_CONTENT_TYPE["text/plain"])
-    return fill(definition.body_template, params, escape)
-
-
-def rest_request(caller: Caller, recorder: Recorder, url: str, body: str) -> http.Response:
-    definition = caller.definition
-    headers = {}
-    if definition.accept:
-        headers["Accept"] = definition.accept
-    data = None
-    if body and definition.http_method != "GET":
-        headers["Content-Type"] = f"{definition.content_type}; charset=utf-8"
-        data = body.encode()
-    importing = definition.direction == Direction.IMPORT
-    try:
-        response = caller.send(
-            definition.http_method,
-            url,
-            headers=headers,
-            body=data,
-            max_bytes=settings.CONNECTIT_RESPONSE_MAX_BYTES if importing else EXPORT_KEEP_BYTES,
-            truncate=not importing,
-        )
-    finally:
-        # Logged even when the request fails, so the run shows what was attempted.
-        recorder.request(definition.http_method, url, caller, body)
-    recorder.response(response)
-    return response
-
-
-def import_pages(caller: Caller, recorder: Recorder, params: dict[str, str]) -> None:
-    definition = caller.definition
-    number = 0
-    page_value = definition.page_start
-    url = fill(definition.endpoint_url, {**params, PAGE_PLACEHOLDER: str(page_value)}, url_escape)
-    body = fill_body(definition, {**params, PAGE_PLACEHOLDER: str(page_value)})
-    while True:
-        number += 1
-        response = rest_request(caller, recorder, url, body)
-        recorder.page(number, url, response)
-        check_status(response)
-        data = parse_json(response)
-        if definition.paging == Paging.PAGE_NUMBER:
-            if page_is_empty(data, definition) or last_page(data, definition, page_value):
-                return
-            page_value += 1
-            url = fill(definition.endpoint_url, {**params, PAGE_PLACEHOLDER: str(page_value)}, url_escape)
-            body = fill_body(definition, {**params, PAGE_PLACEHOLDER: str(page_value)})
-        else:
-            next_url = lookup(data, definition.next_link_property) if isinstance(data, dict) else None
-            if not next_url:
-                return
-            url = same_origin(url, str(next_url))
-        if number >= definition.max_pages:
-            recorder.run.message = f"Stopped after the maximum of {definition.max_pages} pages."
-            return
-
-
-def parse_json(response: http.Response) -> Any:
-    try:
-        return json.loads(response.content)
-    except ValueError:
-        raise RunFailed(
-            f"Page answered {response.headers.get('content-type') or 'no content type'}, not JSON, "
-            "so paging cannot continue."
-        ) from None
-
-
-def page_is_empty(data: Any, definition: Definition) -> bool:
-    """No records: the items list (or the whole page) is empty or missing."""
-    items = lookup(data, definition.items_property) if definition.items_property else data
-    return items is None or (isinstance(items, list | dict) and len(items) == 0)
-
-
-def last_page(data: Any, definition: Definition, page_value: int) -> bool:
-    if not definition.total_pages_property or not isinstance(data, dict):
-        return False
-    total = lookup(data, definition.total_pages_property)
-    try:
-        return page_value >= int(total)
-    except (TypeError, ValueError):
-        return False
-
-
-def same_origin(current: str, next_url: str) -> str:
-    """Follow a next link only on the same scheme and host: the token must not go elsewhere."""
-    absolute = urljoin(current, next_url)
-    a, b = urlsplit(current), urlsplit(absolute)
-    if (a.scheme, a.netloc.lower()) != (b.scheme, b.netloc.lower()):
-        raise RunFailed(f"The next link points to another host ({b.netloc}); paging stopped.")
-    return absolute
+def _crashed(run_log: RunLog, definition: Definition, exc: Exception) -> None:
+    # The traceback goes to the log redacted: an exception's text may quote a secret, even one
+    # the run had not sent yet (so every secret the definition holds is redacted).
+    redact = shown_redactor(definition)
+    redact.add(*run_log.redact.secrets)
+    trace = "".join(traceback.format_exception(exc))
+    log.error("Run %s of %s crashed:\n%s", run_log.run.pk, definition.code, redact(trace))
+    run_log.fail(f"Internal error ({type(exc).__name__}); see the server log.")

@@ -14,7 +14,8 @@ import ipaddress
 import json
 import re
 from contextlib import nullcontext
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -25,12 +26,10 @@ from requests.structures import CaseInsensitiveDict
 
 from connectit import http
 from connectit.validators import is_loopback_address, validate_endpoint_url
-from definitions.calls import Caller, RunFailed, check_status
+from definitions.calls import Caller, Exchange, RunFailed, check_status
 from definitions.models import Definition, SoapMode, SoapVersion
+from definitions.runlog import RunLog
 from definitions.templating import fill, json_escape, url_escape, xml_text_escape
-
-if TYPE_CHECKING:
-    from definitions.runner import Recorder
 
 WSDL_MAX_BYTES = 8 * 1024 * 1024
 # Documents one WSDL may import (all levels together): a chain of imports must not keep a page
@@ -40,15 +39,15 @@ SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
 
 
-def execute(caller: Caller, recorder: Recorder, params: dict[str, str], payload: str | None) -> None:
+def execute(caller: Caller, run_log: RunLog, params: dict[str, str], payload: str | None) -> None:
     definition = caller.definition
     if definition.soap_mode == SoapMode.ENVELOPE:
         envelope = (
             payload if payload is not None else fill(definition.envelope_template, params, xml_text_escape)
         )
-        call_envelope(caller, recorder, fill(definition.endpoint_url, params, url_escape), envelope)
+        call_envelope(caller, run_log, fill(definition.endpoint_url, params, url_escape), envelope)
     else:
-        call_operation(caller, recorder, params, payload)
+        call_operation(caller, run_log, params, payload)
 
 
 # --- Envelope mode -------------------------------------------------------------------------------
@@ -63,21 +62,20 @@ def envelope_headers(definition: Definition, action: str) -> dict[str, str]:
     return {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{action}"', "Accept": "text/xml"}
 
 
-def call_envelope(caller: Caller, recorder: Recorder, url: str, envelope: str) -> None:
+def call_envelope(caller: Caller, run_log: RunLog, url: str, envelope: str) -> None:
     headers = envelope_headers(caller.definition, caller.definition.soap_action)
-    try:
-        response = caller.send(
-            "POST",
-            url,
-            headers=headers,
-            body=envelope.encode(),
-            max_bytes=settings.CONNECTIT_RESPONSE_MAX_BYTES,
-            unauthorized=is_unauthorized,
-        )
-    finally:
-        recorder.request("POST", url, caller, envelope)
-    recorder.response(response)
-    recorder.export_body(response)
+    exchange = caller.send(
+        "POST",
+        url,
+        headers=headers,
+        body=envelope.encode(),
+        max_bytes=settings.CONNECTIT_RESPONSE_MAX_BYTES,
+        unauthorized=is_unauthorized,
+    )
+    run_log.exchange(exchange)
+    response = exchange.response
+    assert response is not None
+    run_log.export_body(response)
     fault = fault_text(response.content)
     if fault:
         raise RunFailed(f"SOAP fault: {fault}")
@@ -129,14 +127,14 @@ def is_unauthorized(response: http.Response) -> bool:
 # --- WSDL mode (zeep) ----------------------------------------------------------------------------
 
 
-def call_operation(caller: Caller, recorder: Recorder, params: dict[str, str], payload: str | None) -> None:
+def call_operation(caller: Caller, run_log: RunLog, params: dict[str, str], payload: str | None) -> None:
     import zeep.exceptions
 
     definition = caller.definition
     if not definition.operation:
         raise RunFailed("Pick an operation (use Read operations from WSDL).")
     arguments = operation_arguments(payload if payload is not None else definition.parameters_json, params)
-    transport = CallerTransport(caller, recorder, fill(definition.wsdl_url, params, url_escape))
+    transport = CallerTransport(caller, run_log, fill(definition.wsdl_url, params, url_escape))
     service = bind(transport, definition, fill(definition.endpoint_url, params, url_escape))
     try:
         operation = getattr(service, definition.operation)
@@ -211,9 +209,9 @@ class CallerTransport:
     MAX_IMPORTS documents are read besides the WSDL.
     """
 
-    def __init__(self, caller: Caller, recorder: Recorder | None, wsdl_url: str) -> None:
+    def __init__(self, caller: Caller, run_log: RunLog | None, wsdl_url: str) -> None:
         self.caller = caller
-        self.recorder = recorder
+        self.run_log = run_log
         self.wsdl_url = wsdl_url
         self.origin = _origin(wsdl_url)
         self.loads = 0
@@ -236,15 +234,23 @@ class CallerTransport:
         if _origin(url) != self.origin:
             return self._anonymous_get(url)
         try:
-            response = self.caller.send(
+            exchange = self.caller.send(
                 "GET", url, headers={}, max_bytes=WSDL_MAX_BYTES, check_addresses=self.check_addresses
             )
-        finally:
-            if self.recorder is not None:  # shown on the run if reading the WSDL fails
-                self.recorder.request("GET", url, self.caller, "")
-        if response.status != 200:
-            raise RunFailed(f"Fetching the WSDL answered HTTP {response.status}.")
-        return response.content
+        except RunFailed as exc:
+            self._log(exc.exchange)  # shown on the run if reading the WSDL fails
+            raise
+        self._log(exchange, with_response=False)
+        assert exchange.response is not None
+        if exchange.response.status != 200:
+            raise RunFailed(f"Fetching the WSDL answered HTTP {exchange.response.status}.")
+        return exchange.response.content
+
+    def _log(self, exchange: Exchange | None, *, with_response: bool = True) -> None:
+        if self.run_log is not None and exchange is not None:
+            if not with_response:
+                exchange = replace(exchange, response=None)
+            self.run_log.exchange(exchange)
 
     def _anonymous_get(self, url: str) -> bytes:
         try:
@@ -296,9 +302,8 @@ class CallerTransport:
         return self.post(address, etree_to_string(envelope), headers)
 
     def post(self, address: str, message: bytes, headers: dict[str, str]) -> requests.Response:
-        body = message.decode("utf-8", errors="replace")
         try:
-            response = self.caller.send(
+            exchange = self.caller.send(
                 "POST",
                 address,
                 headers=dict(headers),
@@ -306,12 +311,14 @@ class CallerTransport:
                 max_bytes=settings.CONNECTIT_RESPONSE_MAX_BYTES,
                 unauthorized=is_unauthorized,
             )
-        finally:
-            if self.recorder is not None:
-                self.recorder.request("POST", address, self.caller, body)
-        if self.recorder is not None:
-            self.recorder.response(response)
-            self.recorder.export_body(response)
+        except RunFailed as exc:
+            self._log(exc.exchange)
+            raise
+        self._log(exchange)
+        response = exchange.response
+        assert response is not None
+        if self.run_log is not None:
+            self.run_log.export_body(response)
         return _as_requests_response(response, address)
 
     def get(self, address: str, params: dict, headers: dict[str, str]) -> requests.Response:

@@ -14,6 +14,8 @@ urlpatterns = [
     path("<int:pk>/run/", views.run_definition, name="run_definition"),
     path("runs/", views.run_list, name="runs"),
     path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/progress/", views.run_progress, name="run_progress"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/pages/<int:number>/", views.run_page, name="run_page"),
     path("runs/<int:pk>/download/", views.run_download, name="run_download"),
 ]

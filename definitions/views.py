@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -13,10 +15,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from connectit import audit, pages
 from connectit.models import AuditAction
 from connectit.records import edit_record
-from definitions import runner, soap
+from definitions import runner, runs, schedules, soap, tasks
 from definitions.calls import Caller, RunFailed
 from definitions.display import shown_redactor
-from definitions.forms import DefinitionForm, RunForm
+from definitions.forms import SCHEDULE_FIELDS, DefinitionForm, RunForm
 from definitions.models import AuthType, Definition, Direction, Outcome, Run, RunPage
 from definitions.payload import download_name, payload_chunks, payload_type
 from definitions.templating import MissingParameters
@@ -27,11 +29,24 @@ _sensitive = sensitive_post_parameters("auth_password", "bearer_token", "api_key
 _view = permission_required("definitions.view_definition", raise_exception=True)
 _change = permission_required("definitions.change_definition", raise_exception=True)
 PAGES_LISTED = 500
+PROGRESS_FIELDS = (
+    "id",
+    "outcome",
+    "step",
+    "pages",
+    "bytes_received",
+    "items",
+    "retries",
+    "running_since",
+    "finished_at",
+    "cancel_requested",
+)
 RUN_LIST_FIELDS = (
     "id",
     "definition__code",
     "trigger",
     "started_at",
+    "running_since",
     "finished_at",
     "outcome",
     "http_status",
@@ -83,8 +98,14 @@ def _edit(request: HttpRequest, record: Definition | None) -> HttpResponse:
         noun="Definition",
         change_permission="definitions.change_definition",
         detail_url="definitions:detail",
-        on_saved=lambda form, saved: _first_api_host(saved),
+        on_saved=_saved,
     )
+
+
+def _saved(form: DefinitionForm, definition: Definition) -> None:
+    _first_api_host(definition)
+    if form.instance.pk is None or SCHEDULE_FIELDS & set(form.changed_data):
+        schedules.reschedule(definition)
 
 
 def _first_api_host(definition: Definition) -> None:
@@ -134,29 +155,66 @@ def read_operations(request: HttpRequest, pk: int) -> HttpResponse:
 @permission_required("definitions.run_definition", raise_exception=True)
 @require_http_methods(["GET", "POST"])
 def run_definition(request: HttpRequest, pk: int) -> HttpResponse:
+    """Queue a run and show its page at once; a worker runs it."""
     record = get_object_or_404(Definition.objects.select_related("authorization"), pk=pk)
     form = RunForm(
         request.POST or None,
         names=runner.parameter_names(record),
         allow_payload=record.direction == Direction.EXPORT,
+        initial={"submission": secrets.token_urlsafe(24)},
     )
     if request.method == "POST" and form.is_valid():
         if not record.active:
             messages.error(request, f"Definition {record.code} is not active.")
         else:
-            result = runner.run(
-                record, params=form.params(), payload=form.payload_value(), trigger=Trigger.user(request.user)
-            )
-            audit.record(
-                AuditAction.RUN,
-                request=request,
-                target_type="definition",
-                target=record.code,
-                success=result.outcome == Outcome.SUCCESS,
-                message=f"run {result.pk}",
-            )
-            return redirect("definitions:run", pk=result.pk)
+            return _queue(request, record, form)
     return render(request, "definitions/run_form.html", {"form": form, "record": record})
+
+
+def _queue(request: HttpRequest, record: Definition, form: RunForm) -> HttpResponse:
+    queued, created = tasks.submit(
+        record,
+        params=form.params(),
+        payload=form.payload_value(),
+        trigger=Trigger.user(request.user),
+        submission=form.submission_key(),
+    )
+    if created:
+        audit.record(
+            AuditAction.RUN,
+            request=request,
+            target_type="definition",
+            target=record.code,
+            message=f"run {queued.pk}",
+        )
+    else:
+        messages.info(
+            request, "This form was already sent: here is the run it started (nothing was sent twice)."
+        )
+    return redirect("definitions:run", pk=queued.pk)
+
+
+@never_cache
+@permission_required("definitions.run_definition", raise_exception=True)
+@require_POST
+def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    result = get_object_or_404(Run.objects.select_related("definition"), pk=pk)
+    state = runs.cancel(result.pk, by=request.user.get_username())
+    if state == "finished":
+        messages.info(request, "The run had already ended.")
+    else:
+        audit.record(
+            AuditAction.CANCEL,
+            request=request,
+            target_type="definition",
+            target=result.definition.code,
+            message=f"run {result.pk}",
+        )
+        if state == "cancelled":
+            messages.success(request, f"Run {result.pk} was cancelled before it started.")
+        else:
+            messages.info(request, f"Run {result.pk} stops after the page it is fetching now.")
+    return redirect("definitions:run", pk=pk)
 
 
 @_view
@@ -176,6 +234,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
         "outcome": outcome,
         "outcomes": Outcome.choices,
         "extra_query": f"{filters}&" if filters else "",
+        "retention_days": settings.CONNECTIT_RUN_RETENTION_DAYS,
+        "own_retention": Definition.objects.exclude(keep_runs_days=None).exists(),
     }
     return render(request, "definitions/run_list.html", context)
 
@@ -195,6 +255,30 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "redact": shown_redactor(result.definition),
     }
     return render(request, "definitions/run_detail.html", context)
+
+
+@never_cache
+@_view
+def run_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    """What the run page shows while a run is queued or running; polled by run_progress.js."""
+    fields = (*PROGRESS_FIELDS, "definition_id", "definition__code")
+    result = get_object_or_404(Run.objects.select_related("definition").only(*fields), pk=pk)
+    redact = shown_redactor(result.definition)
+    elapsed = result.elapsed_seconds
+    return JsonResponse(
+        {
+            "outcome": result.outcome,
+            "outcome_label": result.get_outcome_display(),
+            "finished": result.finished,
+            "step": redact(result.step),
+            "pages": result.pages,
+            "bytes": result.bytes_received,
+            "items": result.items,
+            "retries": result.retries,
+            "elapsed": elapsed,
+            "cancel_requested": result.cancel_requested,
+        }
+    )
 
 
 @_view

@@ -1,63 +1,44 @@
-"""Refresh every token that expires soon; for cron. Exits 1 when any refresh failed."""
+"""Refresh every token that expires soon or sits idle; for cron (the workers do the same by
+themselves). Exits 1 when any refresh failed."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
-from oauth2_auth import tokens
-from oauth2_auth.models import BearerToken, TokenState
+from oauth2_auth import keepalive, tokens
 
 
 class Command(BaseCommand):
-    help = "Refresh the tokens that expire within --within minutes (default 10)."
+    help = (
+        "Refresh the tokens that expire within --within minutes (default 10), and the "
+        "authorization-code tokens not refreshed for --idle-days (default CONNECTIT_KEEPALIVE_DAYS)."
+    )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--within", type=int, default=10, metavar="MINUTES")
+        parser.add_argument("--idle-days", type=int, default=None, metavar="DAYS")
 
-    def handle(self, *args: Any, within: int, **options: Any) -> None:
+    def handle(self, *args: Any, within: int, idle_days: int | None, **options: Any) -> None:
         if within < 0:
             raise CommandError("--within must be 0 or more minutes.")
+        if idle_days is not None and idle_days < 1:
+            raise CommandError("--idle-days must be 1 or more.")
         trigger = tokens.Trigger("command refresh_tokens")
         margin = within * 60
+        idle = settings.CONNECTIT_KEEPALIVE_DAYS if idle_days is None else idle_days
         failed = refreshed = 0
-        for token in self._candidates():
-            # The same rule as every caller's: the margin is at most half the token's lifetime.
-            if token.effective_expiry is None or token.is_fresh(margin):
-                continue
-            code = token.authorization.code
-            error = self._renew(code, token.pk, trigger, margin)
+        for item in keepalive.due(margin, idle, failed_retry=timedelta(0)):
+            error = keepalive.renew(item, ahead=margin, trigger=trigger)
             if error:
                 failed += 1
-                self.stderr.write(f"FAILED {code}: {error}")
+                self.stderr.write(f"FAILED {item.code}: {error}")
             else:
                 refreshed += 1
-                self.stdout.write(f"refreshed {code}")
+                self.stdout.write(f"refreshed {item.code}" + (" (idle)" if item.why == "idle" else ""))
         self.stdout.write(f"{refreshed} refreshed, {failed} failed.")
         if failed:
             raise CommandError(f"{failed} token refresh(es) failed.", returncode=1)
-
-    def _renew(self, code: str, pk: int, trigger: tokens.Trigger, margin: int) -> str:
-        """The error of a failed renewal, or "" when it worked."""
-        started = timezone.now()
-        try:
-            # margin, not force: a second cron host running at the same time finds the token
-            # already renewed and sends no request.
-            tokens.renew(code, trigger=trigger, margin=margin)
-        except tokens.TokenError as exc:
-            return str(exc)
-        # A failure while the old token still works hands callers the old token; cron must
-        # still hear about it.
-        after = BearerToken.objects.only("state", "last_error", "updated_at").get(pk=pk)
-        if after.state in (TokenState.FAILED, TokenState.CONSENT_REQUIRED) and after.updated_at >= started:
-            return after.last_error
-        return ""
-
-    def _candidates(self):
-        # Only records that hold a token; one waiting for consent needs a person, not cron.
-        waiting = [TokenState.NOT_CONNECTED, TokenState.CONSENT_REQUIRED]
-        held = BearerToken.objects.exclude(state__in=waiting).select_related("authorization")
-        fields = ("authorization__code", "access_token", "expires_at", "obtained_at")
-        return held.only(*fields).order_by("authorization__code")

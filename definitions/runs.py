@@ -1,0 +1,224 @@
+"""The queue side of runs: queued rows, claiming, cancelling, lost workers and retention.
+
+A run is created queued (``create``), and a worker claims it (``claim``) with a compare-and-set
+on its outcome. A definition that does not allow overlap has at most one running run: the
+database's unique constraint on running exclusive runs refuses a second claim, which then waits
+(``task_id`` empty) until ``pick_waiting`` hands it to the queue again. Nothing here enqueues;
+``definitions.tasks`` does, so the task framework stays behind one thin module.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
+from definitions.runner import deadline_minutes
+from oauth2_auth.tokens import Trigger
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending"  # task_id while a task is being enqueued for a run
+PAGE_BATCH = 1000
+RUN_BATCH = 200
+
+
+def create(
+    definition: Definition,
+    *,
+    params: dict[str, str],
+    payload: str | None = None,
+    trigger: Trigger,
+    submission: str | None = None,
+    scheduled: bool = False,
+) -> tuple[Run, bool]:
+    """A queued run, and True; or the run an earlier POST of the same form created, and False."""
+    try:
+        with transaction.atomic():
+            record = Run.objects.create(
+                definition=definition,
+                trigger=trigger.label[:200],
+                parameters=params,
+                payload=payload,
+                submission=submission,
+                scheduled=scheduled,
+                exclusive=not definition.allow_overlap,
+                task_id=PENDING,
+                step="Queued",
+            )
+    except IntegrityError:
+        earlier = Run.objects.filter(submission=submission).first() if submission else None
+        if earlier is None:
+            raise
+        return earlier, False
+    return record, True
+
+
+def claim(run_id: int, *, worker: str) -> Run | None:
+    """Take the queued run for this worker. None when it is not queued any more (cancelled, or
+    taken), or when another run of its definition is running (it then waits)."""
+    record = Run.objects.select_related("definition__authorization").filter(pk=run_id).first()
+    if record is None or record.outcome != Outcome.QUEUED:
+        return None
+    now = timezone.now()
+    values = {
+        "outcome": Outcome.RUNNING,
+        "running_since": now,
+        "heartbeat_at": now,
+        "deadline_at": now + timedelta(minutes=deadline_minutes(record.definition)),
+        "worker": worker[:64],
+        "step": "Starting",
+    }
+    try:
+        with transaction.atomic():
+            claimed = Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED).update(**values)
+    except IntegrityError:
+        _wait(record)
+        return None
+    if not claimed:
+        return None
+    for name, value in values.items():
+        setattr(record, name, value)
+    return record
+
+
+def _wait(record: Run) -> None:
+    running = (
+        Run.objects.filter(definition_id=record.definition_id, outcome=Outcome.RUNNING, exclusive=True)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    step = f"Waiting for run {running} of this definition to finish" if running else "Waiting"
+    Run.objects.filter(pk=record.pk, outcome=Outcome.QUEUED).update(task_id="", step=step)
+
+
+def pick_waiting(definition_id: int) -> list[int]:
+    """The oldest run of the definition that waits for a turn, if its turn has come; marked so
+    that only one caller enqueues it."""
+    busy = Run.objects.filter(definition_id=definition_id, outcome=Outcome.RUNNING, exclusive=True)
+    if busy.exists():
+        return []
+    waiting = Run.objects.filter(definition_id=definition_id, outcome=Outcome.QUEUED, task_id="")
+    oldest = waiting.order_by("started_at", "id").values_list("pk", flat=True).first()
+    if oldest is None or not Run.objects.filter(pk=oldest, task_id="").update(task_id=PENDING):
+        return []
+    return [oldest]
+
+
+def waiting_definitions() -> list[int]:
+    return list(
+        Run.objects.filter(outcome=Outcome.QUEUED, task_id="")
+        .values_list("definition_id", flat=True)
+        .distinct()
+    )
+
+
+def set_task(run_id: int, task_id: str) -> None:
+    Run.objects.filter(pk=run_id).update(task_id=str(task_id)[:64])
+
+
+def has_unfinished(definition: Definition) -> bool:
+    return Run.objects.filter(definition=definition, outcome__in=UNFINISHED).exists()
+
+
+def cancel(run_id: int, *, by: str) -> str:
+    """Cancel a run: a queued one at once ("cancelled"), a running one at its next page boundary
+    ("requested"); "finished" when it had already ended."""
+    now = timezone.now()
+    queued = Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED)
+    if queued.update(
+        outcome=Outcome.CANCELLED,
+        finished_at=now,
+        step="",
+        payload=None,
+        message=f"Cancelled by {by} before it started.",
+    ):
+        return "cancelled"
+    if Run.objects.filter(pk=run_id, outcome=Outcome.RUNNING).update(cancel_requested=True):
+        return "requested"
+    return "finished"
+
+
+def mark_lost() -> list[int]:
+    """Fail the runs whose worker died: running without a heartbeat for WORKER_LOST_AFTER
+    seconds, or queued while their task was taken by a worker that never began them. Returns
+    the definitions whose waiting runs may now start."""
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=settings.CONNECTIT_WORKER_LOST_AFTER)
+    silent = Run.objects.filter(outcome=Outcome.RUNNING, heartbeat_at__lt=cutoff)
+    definitions = set()
+    for pk, definition_id, worker in silent.values_list("pk", "definition_id", "worker"):
+        message = (
+            f"Worker lost: its worker ({worker or 'unknown'}) stopped sending a heartbeat for more than "
+            f"{settings.CONNECTIT_WORKER_LOST_AFTER} s (killed, or its server went down). Run it again."
+        )
+        if silent.filter(pk=pk).update(
+            outcome=Outcome.FAILED, finished_at=now, step="", payload=None, message=message
+        ):
+            log.warning("Run %s: worker %s lost", pk, worker)
+            definitions.add(definition_id)
+    _lost_before_start(cutoff, now)
+    return sorted(definitions)
+
+
+def _lost_before_start(cutoff, now) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    stale = Run.objects.filter(outcome=Outcome.QUEUED, started_at__lt=cutoff).exclude(
+        task_id__in=("", PENDING)
+    )
+    by_task = dict(stale.values_list("task_id", "pk")[:RUN_BATCH])
+    if not by_task:
+        return
+    gone = (
+        DBTaskResult.objects.filter(id__in=list(by_task)).exclude(status="READY").values_list("id", flat=True)
+    )
+    for task_id in gone:
+        Run.objects.filter(pk=by_task[str(task_id)], outcome=Outcome.QUEUED).update(
+            outcome=Outcome.FAILED,
+            finished_at=now,
+            step="",
+            payload=None,
+            message="Worker lost before the run began. Run it again.",
+        )
+
+
+def prune(now=None) -> int:
+    """Delete finished runs (and their pages) older than their retention, in small batches that
+    each hold their locks only briefly. Returns the number of runs deleted."""
+    now = now or timezone.now()
+    deleted = 0
+    for days, condition in _retention_groups():
+        old = Run.objects.filter(condition, started_at__lt=now - timedelta(days=days)).exclude(
+            outcome__in=UNFINISHED
+        )
+        while True:
+            ids = list(old.values_list("pk", flat=True)[:RUN_BATCH])
+            if not ids:
+                break
+            _delete_pages(ids)
+            Run.objects.filter(pk__in=ids).delete()
+            deleted += len(ids)
+    return deleted
+
+
+def _retention_groups() -> list[tuple[int, Q]]:
+    """(days, which runs) for the server default and for each definition's own retention."""
+    own = Definition.objects.exclude(keep_runs_days=None).values_list("keep_runs_days", flat=True).distinct()
+    groups = [(settings.CONNECTIT_RUN_RETENTION_DAYS, Q(definition__keep_runs_days=None))]
+    groups += [(days, Q(definition__keep_runs_days=days)) for days in own]
+    return groups
+
+
+def _delete_pages(run_ids: list[int]) -> None:
+    pages = RunPage.objects.filter(run_id__in=run_ids)
+    while True:
+        batch = list(pages.values_list("pk", flat=True)[:PAGE_BATCH])
+        if not batch:
+            return
+        RunPage.objects.filter(pk__in=batch).delete()

@@ -1,0 +1,81 @@
+"""The task layer of runs: the one module that knows the task framework (django-tasks).
+
+``submit`` queues a run and its task in one transaction; ``execute_run`` is the task a worker
+runs. Swapping the backend touches only this module and ``connectit.worker``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from django.db import transaction
+from django_tasks import task
+
+from definitions import runner, runs
+from definitions.models import Definition, Run
+from oauth2_auth.tokens import Trigger
+
+log = logging.getLogger(__name__)
+
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def submit(
+    definition: Definition,
+    *,
+    params: dict[str, str],
+    payload: str | None = None,
+    trigger: Trigger,
+    submission: str | None = None,
+    scheduled: bool = False,
+) -> tuple[Run, bool]:
+    """Queue a run of ``definition``; (run, True). A form sent twice gets the first run back,
+    with False, and nothing is queued again."""
+    with transaction.atomic():
+        record, created = runs.create(
+            definition,
+            params=params,
+            payload=payload,
+            trigger=trigger,
+            submission=submission,
+            scheduled=scheduled,
+        )
+        if created:
+            _enqueue(record.pk)
+    return record, created
+
+
+def _enqueue(run_id: int) -> None:
+    result = execute_run.enqueue(run_id)
+    runs.set_task(run_id, result.id)
+
+
+@task()
+def execute_run(run_id: int) -> None:
+    """Claim the run and run it; then let the next waiting run of its definition start.
+
+    It never raises: a run's failure is stored on the run, and the task framework would keep an
+    exception's traceback (which may quote a secret) in its own table."""
+    try:
+        record = runs.claim(run_id, worker=WORKER_NAME)
+        if record is not None:
+            runner.execute(record)
+        definition_id = Run.objects.filter(pk=run_id).values_list("definition_id", flat=True).first()
+        if definition_id is not None:
+            start_waiting(definition_id)
+    except Exception as exc:  # noqa: BLE001 - its text may quote a parameter: the type only
+        log.error("Run %s: the task failed with %s", run_id, type(exc).__name__)
+
+
+def start_waiting(definition_id: int) -> None:
+    with transaction.atomic():  # marked and queued together, or neither
+        for run_id in runs.pick_waiting(definition_id):
+            _enqueue(run_id)
+
+
+def sweep() -> None:
+    """Fail the runs of lost workers, and start runs that wait for a turn that has come."""
+    for definition_id in {*runs.mark_lost(), *runs.waiting_definitions()}:
+        start_waiting(definition_id)

@@ -1,0 +1,11 @@
+"""The periodic jobs of OAuth2 authorizations, run by the workers (connectit.worker)."""
+
+from __future__ import annotations
+
+from connectit import worker
+from oauth2_auth import keepalive
+
+
+@worker.periodic("oauth2.keepalive", every=lambda: 60.0)
+def keep_tokens_warm() -> None:
+    keepalive.keep_warm()
