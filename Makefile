@@ -55,14 +55,10 @@ check-wheels: | python-version
 migrate: install
 	$(BIN)/python manage.py migrate --noinput
 
-# The access log leaves out query strings: the OAuth2 callback carries a one-time code there.
-ACCESS_LOG_FORMAT := %(h)s %(t)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms
-
+# The web server (gunicorn) and one background worker; Ctrl-C stops both (connectit/management/
+# commands/serve.py).
 run: migrate
-	@echo "Serving ConnectIT OAuth2 at http://$(HOST):$(PORT)/"
-	$(BIN)/gunicorn connectit.wsgi --bind $(HOST):$(PORT) --workers 2 --threads 4 \
-		--worker-class gthread --access-logfile - --access-logformat '$(ACCESS_LOG_FORMAT)' \
-		--forwarded-allow-ips 127.0.0.1
+	$(BIN)/python manage.py serve --bind $(HOST):$(PORT)
 
 test: install-dev
 	$(BIN)/python manage.py check

@@ -4,6 +4,8 @@ import json
 from typing import Any
 
 from django import forms
+from django.conf import settings
+from django.utils import timezone
 from lxml import etree
 
 from connectit.fields import is_stored
@@ -151,6 +153,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             # The field is keyed by code (to_field_name), the model's initial by primary key.
             self.initial["authorization"] = self.instance.authorization.code
         self._authorization_by_code_when_many()
+        self._describe_run_settings()
         operations = self.instance.wsdl_operations or []
         if operations:
             choices = [("", "---------")] + [(name, name) for name in operations]
@@ -161,6 +164,19 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             self.fields[
                 "operation"
             ].help_text = "Save, then click Read operations from WSDL to pick from a list."
+
+    def _describe_run_settings(self) -> None:
+        """The server defaults and the next scheduled run, where the administrator sets them."""
+        minutes = max(1, settings.CONNECTIT_RUN_DEADLINE // 60)
+        self.fields["run_deadline"].help_text = f"Empty: the server default ({minutes} min)."
+        days = settings.CONNECTIT_RUN_RETENTION_DAYS
+        self.fields["keep_runs_days"].help_text = f"Empty: the server default ({days} days)."
+        next_run = self.instance.next_run_at if self.instance.pk else None
+        if next_run is not None and self.instance.schedule_enabled and self.instance.active:
+            when = timezone.localtime(next_run).strftime("%Y-%m-%d %H:%M %Z")
+            self.fields["schedule_enabled"].help_text = f"Next run: {when}."
+        elif self.instance.schedule_enabled and not self.instance.active:
+            self.fields["schedule_enabled"].help_text = "The definition is not active: the schedule waits."
 
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
@@ -289,7 +305,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         cleaned["schedule_parameters"] = {name: str(value) for name, value in params.items()}
         if not cleaned.get("schedule_enabled"):
             return
-        if not every and not cron:
+        if every is None and not cron and "schedule_every" not in self.errors:
             self.add_error(
                 "schedule_every", "Give 'every (minutes)' or a cron expression to run on a schedule."
             )

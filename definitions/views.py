@@ -29,17 +29,13 @@ _sensitive = sensitive_post_parameters("auth_password", "bearer_token", "api_key
 _view = permission_required("definitions.view_definition", raise_exception=True)
 _change = permission_required("definitions.change_definition", raise_exception=True)
 PAGES_LISTED = 500
-PROGRESS_FIELDS = (
-    "id",
-    "outcome",
-    "step",
-    "pages",
-    "bytes_received",
-    "items",
-    "retries",
-    "running_since",
-    "finished_at",
-    "cancel_requested",
+# The big columns a progress poll does not read.
+RUN_LOG_FIELDS = (
+    "payload",
+    "request_headers",
+    "request_body",
+    "response_headers",
+    "response_body",
 )
 RUN_LIST_FIELDS = (
     "id",
@@ -261,8 +257,8 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @_view
 def run_progress(request: HttpRequest, pk: int) -> JsonResponse:
     """What the run page shows while a run is queued or running; polled by run_progress.js."""
-    fields = (*PROGRESS_FIELDS, "definition_id", "definition__code")
-    result = get_object_or_404(Run.objects.select_related("definition").only(*fields), pk=pk)
+    # The whole definition: its secrets are what the step is redacted with.
+    result = get_object_or_404(Run.objects.select_related("definition").defer(*RUN_LOG_FIELDS), pk=pk)
     redact = shown_redactor(result.definition)
     elapsed = result.elapsed_seconds
     return JsonResponse(
