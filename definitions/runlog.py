@@ -151,7 +151,10 @@ class RunLog:
         self._finish(Outcome.SUCCESS, message or self.run.message)
 
     def stopped(self, stop: RunStopped) -> None:
-        self._finish(stop.outcome, str(stop))
+        message = str(stop)
+        if stop.outcome == Outcome.CANCELLED:
+            message = f"Cancelled after {self.run.pages} page(s); nothing more was sent."
+        self._finish(stop.outcome, message)
 
     def _finish(self, outcome: str, message: str) -> None:
         _live.forget(self)
@@ -265,7 +268,7 @@ class _Live:
         for pk, cancel_requested, outcome in rows:
             run_log = by_pk[pk]
             if cancel_requested:
-                run_log.stop(RunStopped(Outcome.CANCELLED, "Cancelled by a user."))
+                run_log.stop(RunStopped(Outcome.CANCELLED, "Cancelled."))
             elif outcome != Outcome.RUNNING and run_log.stop_reason is None:
                 # Marked lost while it was still going (e.g. the database was unreachable).
                 run_log.stop(RunStopped(outcome, "The run was ended elsewhere."))
