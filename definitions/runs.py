@@ -162,30 +162,28 @@ def mark_lost() -> list[int]:
         ):
             log.warning("Run %s: worker %s lost", pk, worker)
             definitions.add(definition_id)
-    _lost_before_start(cutoff, now)
     return sorted(definitions)
 
 
-def _lost_before_start(cutoff, now) -> None:
-    from django_tasks_db.models import DBTaskResult
-
+def queued_long_ago() -> dict[str, int]:
+    """{task id: run id} of runs queued for WORKER_LOST_AFTER seconds whose task was enqueued
+    (``definitions.tasks`` asks the queue whether a worker took those tasks)."""
+    cutoff = timezone.now() - timedelta(seconds=settings.CONNECTIT_WORKER_LOST_AFTER)
     stale = Run.objects.filter(outcome=Outcome.QUEUED, started_at__lt=cutoff).exclude(
         task_id__in=("", PENDING)
     )
-    by_task = dict(stale.values_list("task_id", "pk")[:RUN_BATCH])
-    if not by_task:
-        return
-    gone = (
-        DBTaskResult.objects.filter(id__in=list(by_task)).exclude(status="READY").values_list("id", flat=True)
+    return dict(stale.values_list("task_id", "pk")[:RUN_BATCH])
+
+
+def lost_before_start(run_ids: list[int]) -> None:
+    """Fail queued runs whose task a worker took but never began (it died in between)."""
+    Run.objects.filter(pk__in=run_ids, outcome=Outcome.QUEUED).update(
+        outcome=Outcome.FAILED,
+        finished_at=timezone.now(),
+        step="",
+        payload=None,
+        message="Worker lost before the run began. Run it again.",
     )
-    for task_id in gone:
-        Run.objects.filter(pk=by_task[str(task_id)], outcome=Outcome.QUEUED).update(
-            outcome=Outcome.FAILED,
-            finished_at=now,
-            step="",
-            payload=None,
-            message="Worker lost before the run began. Run it again.",
-        )
 
 
 def prune(now=None) -> int:

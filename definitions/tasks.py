@@ -9,9 +9,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
-from django_tasks import task
+from django.utils import timezone
+from django_tasks import TaskResultStatus, task
+from django_tasks_db.models import DBTaskResult
 
 from definitions import runner, runs
 from definitions.models import Definition, Run
@@ -77,5 +81,24 @@ def start_waiting(definition_id: int) -> None:
 
 def sweep() -> None:
     """Fail the runs of lost workers, and start runs that wait for a turn that has come."""
-    for definition_id in {*runs.mark_lost(), *runs.waiting_definitions()}:
+    lost = runs.mark_lost()
+    stale = runs.queued_long_ago()
+    if stale:
+        taken = DBTaskResult.objects.filter(id__in=list(stale)).exclude(status=TaskResultStatus.READY)
+        runs.lost_before_start([stale[str(task_id)] for task_id in taken.values_list("id", flat=True)])
+    for definition_id in {*lost, *runs.waiting_definitions()}:
         start_waiting(definition_id)
+
+
+def prune(now: datetime | None = None) -> int:
+    """Delete finished runs past their retention, and the queue's records of finished tasks
+    as old as the server's retention. Returns the runs deleted."""
+    now = now or timezone.now()
+    deleted = runs.prune(now)
+    cutoff = now - timedelta(days=settings.CONNECTIT_RUN_RETENTION_DAYS)
+    done = DBTaskResult.objects.filter(
+        status__in=[TaskResultStatus.SUCCESSFUL, TaskResultStatus.FAILED], finished_at__lt=cutoff
+    )
+    while batch := list(done.values_list("pk", flat=True)[: runs.RUN_BATCH]):
+        DBTaskResult.objects.filter(pk__in=batch).delete()
+    return deleted

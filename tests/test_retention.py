@@ -88,3 +88,23 @@ def test_a_worker_prunes_by_itself(settings) -> None:
         wait_for(lambda: not Run.objects.filter(pk=gone.pk).exists(), what="the old run to be pruned")
     assert Run.objects.filter(pk=kept.pk).exists()
     assert not RunPage.objects.filter(run_id=gone.pk).exists()
+
+
+def test_the_queues_records_of_old_finished_tasks_go_too(db, settings) -> None:
+    from django_tasks_db.models import DBTaskResult
+
+    from definitions import tasks
+    from tests.queue import drain
+
+    settings.CONNECTIT_RUN_RETENTION_DAYS = 30
+    definition = make_definition(endpoint_url="http://127.0.0.1:1/x", allow_overlap=True)
+    for _ in range(3):
+        tasks.submit(definition, params={}, trigger=tasks.Trigger("test"))
+    drain()
+    DBTaskResult.objects.filter(pk__in=list(DBTaskResult.objects.values_list("pk", flat=True)[:2])).update(
+        finished_at=timezone.now() - timedelta(days=31)
+    )
+    tasks.submit(definition, params={}, trigger=tasks.Trigger("test"))  # still queued: kept
+    tasks.prune()
+    assert DBTaskResult.objects.count() == 2
+    assert DBTaskResult.objects.filter(status="READY").count() == 1

@@ -165,3 +165,32 @@ def test_the_queued_run_runs_with_its_payload_and_forgets_it(admin_client, expor
     run = Run.objects.get()
     assert run.outcome == Outcome.FAILED  # nothing listens on port 1
     assert run.request_body == '{"custom": 1}' and run.payload is None
+
+
+def test_a_run_whose_task_was_taken_by_a_worker_that_died_is_failed(export, settings) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from definitions import tasks
+
+    run, _ = tasks.submit(export, params={"number": "1"}, trigger=tasks.Trigger("test"))
+    DBTaskResult.objects.update(status="RUNNING")  # claimed by a worker that then died
+    Run.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(minutes=5))
+    tasks.sweep()
+    run.refresh_from_db()
+    assert run.outcome == Outcome.FAILED and run.message.startswith("Worker lost before the run began")
+
+
+def test_a_queued_run_still_in_the_queue_is_not_lost(export) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from definitions import tasks
+
+    run, _ = tasks.submit(export, params={"number": "1"}, trigger=tasks.Trigger("test"))
+    Run.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(hours=5))  # no worker yet
+    tasks.sweep()
+    run.refresh_from_db()
+    assert run.outcome == Outcome.QUEUED
