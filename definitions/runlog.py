@@ -233,12 +233,12 @@ class _Live:
             with self.lock:
                 logs = list(self.logs.values())
             if not logs:
+                connection.close()  # idle: hold no connection
                 continue
             try:
                 self._flush(logs)
             except DatabaseError as exc:  # a busy or restarting database: the next round retries
                 log.warning("Could not write run progress: %s", exc)
-            finally:
                 connection.close()
 
     def _flush(self, logs: list[RunLog]) -> None:
