@@ -179,6 +179,10 @@ class Definition(models.Model):
     class Meta:
         ordering = ["code"]
         permissions = [("run_definition", "Can run definition")]
+        # Every worker asks once a second which schedules are due.
+        indexes = [
+            models.Index(fields=["next_run_at"], condition=Q(schedule_enabled=True), name="due_schedules"),
+        ]
 
     def __str__(self) -> str:
         return self.code
