@@ -54,3 +54,32 @@ def in_processes(code: str, count: int) -> list[dict]:
         assert worker.returncode == 0, err
         results.append(json.loads(out.strip().splitlines()[-1]))
     return results
+
+
+def race(func, count: int, timeout: float = 60) -> list:
+    """Call ``func()`` in ``count`` threads released at the same moment; their results (each
+    thread with its own database connection, closed afterwards). Fails on any thread's error."""
+    import threading
+
+    from django.db import connections
+
+    barrier = threading.Barrier(count)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            barrier.wait()
+            results.append(func())
+        except BaseException as exc:  # reported below with the test's failure
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=one) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not errors, errors
+    return results

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-import threading
 
 import pytest
-from django.db import connections
 from django.test import Client
 from django_tasks_db.models import DBTaskResult
 
 from connectit.models import AuditAction, AuditEntry
 from definitions.models import AuthType, Definition, Direction, Outcome, Run
+from tests.processes import race
 from tests.queue import drain
 from tests.test_definition_create import client_for, definitions_user, make_definition
 
@@ -73,23 +72,13 @@ def test_two_requests_with_one_submission_racing_give_one_run(admin_user) -> Non
     client = Client()
     client.force_login(admin_user)
     data = {"submission": submission(client, export)}
-    barrier = threading.Barrier(4)
-    codes: list[int] = []
 
-    def post() -> None:
-        try:
-            own = Client()
-            own.force_login(admin_user)
-            barrier.wait()
-            codes.append(own.post(f"/definitions/{export.pk}/run/", data).status_code)
-        finally:
-            connections.close_all()
+    def post() -> int:
+        own = Client()
+        own.force_login(admin_user)
+        return own.post(f"/definitions/{export.pk}/run/", data).status_code
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    codes = race(post, 4)
     assert codes == [302] * 4
     assert Run.objects.count() == 1 and DBTaskResult.objects.count() == 1
 

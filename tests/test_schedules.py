@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connections
 from django.utils import timezone
 
 from definitions import schedules
 from definitions.models import Definition, Outcome, Run
+from tests.processes import race
 from tests.queue import drain
 from tests.test_definition_create import definition_data, errors, make_definition
 
@@ -149,21 +148,7 @@ def test_threads_racing_for_due_schedules_queue_each_run_once() -> None:
     for number in range(10):
         definition = scheduled(code=f"S{number}")
         Definition.objects.filter(pk=definition.pk).update(next_run_at=due)
-    barrier = threading.Barrier(6)
-    counts: list[int] = []
-
-    def fire() -> None:
-        try:
-            barrier.wait()
-            counts.append(schedules.fire_due())
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=fire) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    counts = race(schedules.fire_due, 6)
     assert sum(counts) == 10
     assert Run.objects.count() == 10
     assert sorted(Run.objects.values_list("definition__code", flat=True)) == [f"S{n}" for n in range(10)]
