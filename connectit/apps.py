@@ -8,4 +8,4 @@ class ConnectITConfig(AppConfig):
     verbose_name = "ConnectIT"
 
     def ready(self) -> None:
-        from connectit import audit  # noqa: F401 - connects the sign-in receivers
+        from connectit import alerts, audit  # noqa: F401 - sign-in receivers; the alert jobs

@@ -6,7 +6,7 @@ VIEWER, OPERATOR, ADMINISTRATOR = "Viewer", "Operator", "Administrator"
 ROLES = (VIEWER, OPERATOR, ADMINISTRATOR)
 DESCRIPTIONS = {
     VIEWER: "Sees authorizations, definitions, token status and runs. Never a secret.",
-    OPERATOR: "A viewer who may also Get Token, Refresh now and Run definitions.",
+    OPERATOR: "A viewer who may also Get Token, Refresh now, Run definitions and cancel runs.",
     ADMINISTRATOR: "An operator who may also create, change and delete records, attach "
-    "authorizations to definitions, manage users and read the audit trail.",
+    "authorizations to definitions, manage users, read the audit trail and manage alerts.",
 }

@@ -285,6 +285,45 @@ CONNECTIT_RUN_RETENTION_DAYS = env_int("CONNECTIT_RUN_RETENTION_DAYS", 30, minim
 CONNECTIT_RENEW_AHEAD = env_int("CONNECTIT_RENEW_AHEAD", 300, minimum=0)
 CONNECTIT_KEEPALIVE_DAYS = env_int("CONNECTIT_KEEPALIVE_DAYS", 7, minimum=1)
 
+# --- Alerts and e-mail (see connectit/alerts.py) -------------------------------------------------
+# Who hears about an authorization that needs consent again, a token renewal that keeps failing or
+# a schedule whose runs keep failing: e-mail recipients and/or a webhook (a signed JSON POST).
+CONNECTIT_ALERT_EMAILS = env_list("CONNECTIT_ALERT_EMAILS")
+CONNECTIT_ALERT_WEBHOOK_URL = env_str("CONNECTIT_ALERT_WEBHOOK_URL").strip()
+CONNECTIT_ALERT_WEBHOOK_SECRET = env_str("CONNECTIT_ALERT_WEBHOOK_SECRET")
+if CONNECTIT_ALERT_WEBHOOK_URL:
+    # The full URL policy (validators.validate_endpoint_url) needs settings; the workers apply it
+    # before each POST and the Alerts page shows its verdict. A receiver cannot tell our alerts
+    # from anyone's without the signature, so an unsigned webhook is a configuration error.
+    if urlsplit(CONNECTIT_ALERT_WEBHOOK_URL).scheme not in ("http", "https"):
+        raise ImproperlyConfigured("CONNECTIT_ALERT_WEBHOOK_URL must be an absolute http(s) URL")
+    if len(CONNECTIT_ALERT_WEBHOOK_SECRET) < 16:
+        raise ImproperlyConfigured(
+            "CONNECTIT_ALERT_WEBHOOK_SECRET (or _FILE) must be set, at least 16 characters, "
+            "when CONNECTIT_ALERT_WEBHOOK_URL is: the receiver checks the signature with it"
+        )
+# Consecutive failed token renewals of one authorization, and consecutive failed scheduled runs of
+# one definition, that open an incident.
+CONNECTIT_ALERT_AFTER_FAILURES = env_int("CONNECTIT_ALERT_AFTER_FAILURES", 3, minimum=1)
+CONNECTIT_ALERT_RUN_FAILURES = env_int(
+    "CONNECTIT_ALERT_RUN_FAILURES", CONNECTIT_ALERT_AFTER_FAILURES, minimum=1
+)
+# How often (seconds) one worker looks for new and cleared problems.
+CONNECTIT_ALERT_CHECK_SECONDS = env_int("CONNECTIT_ALERT_CHECK_SECONDS", 30, minimum=1)
+# Django's mail settings. The e-mail backend is SMTP unless EMAIL_BACKEND names another (the
+# console backend prints alerts, handy on a laptop).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("Set EMAIL_USE_TLS (STARTTLS, port 587) or EMAIL_USE_SSL (port 465), not both")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 15, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "connectit@localhost")
+
 # The first key encrypts; every key decrypts (see oauth2_auth/fields.py).
 CONNECTIT_ENCRYPTION_KEYS = _encryption_keys()
 

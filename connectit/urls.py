@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from connectit import people, views
+from connectit import alerts_views, people, views
 
 admin.site.site_header = "ConnectIT OAuth2 administration"
 admin.site.site_title = "ConnectIT OAuth2"
@@ -30,5 +30,7 @@ urlpatterns = [
     path("users/<int:pk>/", people.user_detail, name="user_detail"),
     path("invitation/<str:uidb64>/<str:token>/", people.accept_invitation, name="accept_invitation"),
     path("audit/", people.audit_list, name="audit"),
+    path("alerts/", alerts_views.alerts_page, name="alerts"),
+    path("alerts/test/", alerts_views.send_test_alert, name="send_test_alert"),
     path("admin/", admin.site.urls),
 ]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from connectit import worker
-from definitions import runlog, runs, schedules, tasks
+from connectit import alerts, worker
+from definitions import alert_sources, runlog, schedules, tasks
 
 
 @worker.periodic("definitions.schedules", every=lambda: 1.0, every_worker=True)
@@ -21,9 +21,13 @@ def sweep() -> None:
 
 @worker.periodic("definitions.prune", every=lambda: 3600.0)
 def prune() -> None:
-    runs.prune()
+    tasks.prune()
 
 
 @worker.on_shutdown
 def stop_runs() -> None:
     runlog.stop_all("Stopped: its worker was shut down. Run it again.")
+
+
+# Scheduled runs that keep failing open an alert (connectit.alerts).
+alerts.register_source("definitions", alert_sources.problems)

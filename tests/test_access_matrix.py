@@ -62,12 +62,16 @@ MATRIX = [
     ("GET", "/definitions/runs/{run}/", READERS, None),
     ("GET", "/definitions/runs/{run}/pages/1/", READERS, None),
     ("GET", "/definitions/runs/{run}/download/", READERS, None),
+    ("GET", "/definitions/runs/{run}/progress/", READERS, None),
+    ("POST", "/definitions/runs/{run}/cancel/", OPERATORS, {}),
     ("GET", "/users/", ADMINS, None),
     ("GET", "/users/new/", ADMINS, None),
     ("POST", "/users/new/", ADMINS, {"username": ""}),
     ("GET", "/users/{user}/", ADMINS, None),
     ("POST", "/users/{user}/", ADMINS, {"username": ""}),
     ("GET", "/audit/", ADMINS, None),
+    ("GET", "/alerts/", ADMINS, None),
+    ("POST", "/alerts/test/", ADMINS, {}),
 ]
 # Deleting changes what the other rows see: these run on records of their own.
 DELETES = [
