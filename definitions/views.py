@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
@@ -253,6 +254,16 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "definitions/run_detail.html", context)
 
 
+NO_WORKER_HINT_AFTER = 30  # seconds a queued run waits before its page asks about the workers
+
+
+def _queued_step(result: Run) -> str:
+    waited = int((timezone.now() - result.started_at).total_seconds())
+    if waited < NO_WORKER_HINT_AFTER:
+        return "Queued"
+    return f"Queued for {waited} s: no worker has taken it yet. Is a worker running (manage.py worker)?"
+
+
 @never_cache
 @_view
 def run_progress(request: HttpRequest, pk: int) -> JsonResponse:
@@ -266,7 +277,7 @@ def run_progress(request: HttpRequest, pk: int) -> JsonResponse:
             "outcome": result.outcome,
             "outcome_label": result.get_outcome_display(),
             "finished": result.finished,
-            "step": redact(result.step),
+            "step": redact(result.step) if result.step != "Queued" else _queued_step(result),
             "pages": result.pages,
             "bytes": result.bytes_received,
             "items": result.items,

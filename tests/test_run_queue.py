@@ -183,3 +183,15 @@ def test_a_queued_run_still_in_the_queue_is_not_lost(export) -> None:
     tasks.sweep()
     run.refresh_from_db()
     assert run.outcome == Outcome.QUEUED
+
+
+def test_a_run_nobody_takes_asks_whether_a_worker_is_running(admin_client, export) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    run = Run.objects.create(definition=export, trigger="test", step="Queued")
+    assert admin_client.get(f"/definitions/runs/{run.pk}/progress/").json()["step"] == "Queued"
+    Run.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(seconds=45))
+    step = admin_client.get(f"/definitions/runs/{run.pk}/progress/").json()["step"]
+    assert step.startswith("Queued for 45 s: no worker has taken it yet") and "manage.py worker" in step
