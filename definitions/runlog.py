@@ -240,6 +240,9 @@ class _Live:
             except DatabaseError as exc:  # a busy or restarting database: the next round retries
                 log.warning("Could not write run progress: %s", exc)
                 connection.close()
+            except Exception:  # this thread is every live run's heartbeat: it must never die
+                log.exception("Writing run progress failed; retrying")
+                connection.close()
 
     def _flush(self, logs: list[RunLog]) -> None:
         if connection.vendor == "sqlite":

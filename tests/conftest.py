@@ -40,6 +40,23 @@ def outsider(db) -> User:
     return User.objects.create_user("outsider", "outsider@example.com", PASSWORD)
 
 
+@pytest.fixture
+def role_groups(transactional_db) -> None:
+    """The role groups, in a transactional test. They come from data migrations, and the flush
+    that ends every transactional test deletes them (post_migrate recreates only content types
+    and permissions); so run those migrations' functions again. Both are idempotent."""
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.migrations.operations import RunPython
+
+    loader = MigrationLoader(connection)
+    state = loader.project_state()
+    for key in (("connectit", "0002_roles"), ("connectit", "0004_alerts")):
+        for operation in loader.get_migration(*key).operations:
+            if isinstance(operation, RunPython):
+                operation.code(state.apps, None)
+
+
 def _client_for(user: User) -> Client:
     client = Client()
     client.force_login(user)

@@ -13,7 +13,7 @@ from tests.conftest import PASSWORD, make_authorization
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_audit_trail_shows_which_fields_an_edit_changed(page, live_server) -> None:
+def test_the_audit_trail_shows_which_fields_an_edit_changed(page, live_server, role_groups) -> None:
     boss = User.objects.create_user("boss", password=PASSWORD)
     boss.groups.add(Group.objects.get(name=roles.ADMINISTRATOR))
     record = make_authorization(code="AUDITED", environment="Sandbox")

@@ -9,6 +9,7 @@ from definitions.models import Definition, Outcome
 from tests.browser import field, log_in
 from tests.conftest import PASSWORD
 from tests.provider_helpers import cc_record
+from tests.queue import drain
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +45,12 @@ def test_admin_creates_and_runs_a_rest_import(page, live_server, admin_user, oau
     field(page, "size").fill("10")
     page.get_by_role("button", name="Run now").click()
 
+    # The run is queued; a worker runs it (here: this process), and the page follows it.
+    expect(page.locator("[data-outcome]").first).to_have_text("Queued")
+    expect(page.locator("#run-live")).to_be_visible()
+    assert drain() == 1
     expect(page.locator("[data-outcome]").first).to_have_text("Success")
+    expect(page.locator("#run-live")).to_have_count(0)
     expect(page.locator("#http-status")).to_have_text("200")
     expect(page.locator("#response-body")).to_contain_text('"displayName": "Item 1"')
     expect(page.locator("#request")).to_contain_text("Authorization: Bearer [redacted]")

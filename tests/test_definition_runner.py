@@ -22,6 +22,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 from lxml import etree
 
 from definitions import runner
@@ -29,6 +30,7 @@ from definitions.models import AuthType, Definition, Direction, Outcome, Paging,
 from oauth2_auth.models import Authorization, GrantType, TokenState
 from oauth2_auth.tokens import Trigger
 from tests.conftest import make_authorization
+from tests.queue import drain
 
 API = "https://api.example.com/v2.0"
 HOST = "api.example.com"
@@ -625,7 +627,8 @@ def test_it_fails_paging_on_a_page_that_is_not_json(db, api) -> None:
     assert run.pages == 2
 
 
-def test_it_fails_paging_on_an_http_error_page(db, api) -> None:
+def test_it_fails_paging_on_an_http_error_page(db, api, settings) -> None:
+    settings.CONNECTIT_RETRY_ATTEMPTS = 0  # 503 is retried by default (test_run_retry_after.py)
     api.add(responses.GET, f"{API}/items?page=1&size=2", json={"value": [1]})
     api.add(responses.GET, f"{API}/items?page=2&size=2", status=503, body="busy")
     run = go(page_number_definition())
@@ -840,7 +843,7 @@ def test_it_turns_a_crash_into_a_failed_run(db, api, monkeypatch, caplog) -> Non
     def broken(*args, **kwargs):
         raise KeyError(BEARER)
 
-    monkeypatch.setattr(runner, "execute_rest", broken)
+    monkeypatch.setitem(runner.PROTOCOLS, "rest", broken)
     with caplog.at_level(logging.ERROR, logger="definitions.runner"):
         run = go(make_definition(auth_type=AuthType.BEARER, bearer_token=BEARER))
     assert run.outcome == Outcome.FAILED
@@ -897,15 +900,36 @@ def test_it_downloads_a_single_page_as_it_came(db, api, admin_client) -> None:
 # --- Management command --------------------------------------------------------------------------
 
 
-def test_the_command_runs_a_definition(db, api) -> None:
+def test_the_command_runs_a_definition_here(db, api) -> None:
+    make_definition(endpoint_url=f"{API}/customers/{{id}}")
+    api.add(responses.GET, f"{API}/customers/5", json={"id": 5})
+    out = StringIO()
+    call_command("run_definition", "customers", "--param", "id=5", "--here", stdout=out)
+    run = Run.objects.get()
+    assert run.outcome == Outcome.SUCCESS
+    assert run.trigger == "command run_definition"
+    assert out.getvalue().strip() == f"Run {run.pk} of CUSTOMERS: success (HTTP 200, 1 page(s))"
+    assert not DBTaskResult.objects.exists()  # no worker was involved
+
+
+def test_the_command_queues_a_run_by_default(db, api) -> None:
     make_definition(endpoint_url=f"{API}/customers/{{id}}")
     api.add(responses.GET, f"{API}/customers/5", json={"id": 5})
     out = StringIO()
     call_command("run_definition", "customers", "--param", "id=5", stdout=out)
     run = Run.objects.get()
-    assert run.outcome == Outcome.SUCCESS
-    assert run.trigger == "command run_definition"
-    assert out.getvalue().strip() == f"Run {run.pk} of CUSTOMERS: success (HTTP 200, 1 page(s))"
+    assert out.getvalue().strip() == f"Run {run.pk} of CUSTOMERS queued."
+    assert (run.outcome, run.trigger, run.parameters) == (
+        Outcome.QUEUED,
+        "command run_definition",
+        {"id": "5"},
+    )
+    assert len(api.calls) == 0
+    assert DBTaskResult.objects.count() == 1
+    assert drain() == 1  # what a worker does with it
+    run.refresh_from_db()
+    assert (run.outcome, run.http_status, run.pages) == (Outcome.SUCCESS, 200, 1)
+    assert api.calls[0].request.url == f"{API}/customers/5"
 
 
 def test_the_command_sends_a_payload_file(db, api, tmp_path) -> None:
@@ -913,15 +937,27 @@ def test_the_command_sends_a_payload_file(db, api, tmp_path) -> None:
     payload = tmp_path / "payload.json"
     payload.write_text('{"from": "file"}')
     api.add(responses.POST, f"{API}/customers", json={})
-    call_command("run_definition", "CUSTOMERS", "--payload", str(payload), stdout=StringIO())
+    call_command("run_definition", "CUSTOMERS", "--payload", str(payload), "--here", stdout=StringIO())
     assert api.calls[0].request.body == b'{"from": "file"}'
+
+
+def test_a_queued_run_sends_the_payload_file(db, api, tmp_path) -> None:
+    make_definition(direction=Direction.EXPORT, http_method="POST", body_template="template")
+    payload = tmp_path / "payload.json"
+    payload.write_text('{"from": "file"}')
+    api.add(responses.POST, f"{API}/customers", json={})
+    call_command("run_definition", "CUSTOMERS", "--payload", str(payload), stdout=StringIO())
+    payload.unlink()  # read when queued, not when the worker runs it
+    drain()
+    assert api.calls[0].request.body == b'{"from": "file"}'
+    assert Run.objects.get().outcome == Outcome.SUCCESS
 
 
 def test_the_command_fails_when_the_run_fails(db, api) -> None:
     make_definition()
     api.add(responses.GET, f"{API}/customers", status=500)
     with pytest.raises(CommandError) as failure:
-        call_command("run_definition", "CUSTOMERS", stdout=StringIO())
+        call_command("run_definition", "CUSTOMERS", "--here", stdout=StringIO())
     run = Run.objects.get()
     assert str(failure.value) == (
         f"Run {run.pk} of CUSTOMERS: failed (HTTP 500, 1 page(s)): The endpoint answered HTTP 500."
@@ -931,7 +967,7 @@ def test_the_command_fails_when_the_run_fails(db, api) -> None:
 def test_the_command_fails_on_a_missing_parameter(db, api) -> None:
     make_definition(endpoint_url=f"{API}/customers/{{id}}")
     with pytest.raises(CommandError, match=r"no HTTP answer.*Missing parameter\(s\): id"):
-        call_command("run_definition", "CUSTOMERS", stdout=StringIO())
+        call_command("run_definition", "CUSTOMERS", "--here", stdout=StringIO())
 
 
 @pytest.mark.parametrize(
@@ -949,6 +985,7 @@ def test_the_command_refuses_bad_arguments(db, api, args: list[str], message: st
         call_command("run_definition", *args, stdout=StringIO())
     assert str(failure.value).startswith(message)
     assert Run.objects.count() == 0
+    assert not DBTaskResult.objects.exists()
     assert len(api.calls) == 0
 
 
@@ -957,6 +994,7 @@ def test_the_command_refuses_an_inactive_definition(db, api) -> None:
     with pytest.raises(CommandError, match=r"^Definition CUSTOMERS is not active\.$"):
         call_command("run_definition", "CUSTOMERS", stdout=StringIO())
     assert Run.objects.count() == 0
+    assert not DBTaskResult.objects.exists()
 
 
 def test_it_does_not_follow_a_redirect_with_credentials(api, db) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from unittest import mock
 
@@ -12,6 +13,7 @@ from django.utils import timezone
 
 from definitions.models import AuthType, Definition, Direction, Outcome, Paging, Run, RunPage
 from tests.conftest import make_authorization
+from tests.queue import drain
 from tests.test_definition_create import client_for, definitions_user, make_definition, text
 
 TOKEN = "static-bearer-for-run-detail"
@@ -56,6 +58,7 @@ def imported(admin_client, paged, http) -> Run:
     )
     response = admin_client.post(f"/definitions/{paged.pk}/run/", {"param_company": "contoso"})
     assert response.status_code == 302
+    assert drain() == 1  # a worker runs it
     return Run.objects.get()
 
 
@@ -151,6 +154,7 @@ def test_it_shows_and_downloads_an_export_answer(admin_client, db, http) -> None
     )
     http.post("https://api.example.com/orders", json={"id": 42, "status": "created"}, status=201)
     admin_client.post(f"/definitions/{export.pk}/run/", {"param_number": "SO-1"})
+    drain()
     run = Run.objects.get()
     body = text(admin_client.get(url(run)))
     assert '<dd class="col-sm-4" id="http-status">201</dd>' in body
@@ -176,12 +180,26 @@ def test_it_shows_why_a_run_failed(admin_client, paged) -> None:
 
 
 def test_a_running_run_has_no_duration(admin_client, paged) -> None:
+    # Running: the time since a worker began it, in seconds, not a duration in ms.
+    now = timezone.now()
     run = Run.objects.create(
-        definition=paged, trigger="system", started_at=timezone.now() - timedelta(seconds=5)
+        definition=paged,
+        trigger="system",
+        outcome=Outcome.RUNNING,
+        started_at=now - timedelta(seconds=65),
+        running_since=now - timedelta(seconds=5),
     )
     body = text(admin_client.get(url(run)))
     assert 'data-outcome="running"' in body
-    assert '<dd class="col-sm-4">—</dd>' in body
+    assert '<dt class="col-sm-2">Elapsed</dt>' in body
+    assert re.search(r'<dd class="col-sm-4" id="run-elapsed">[56] s</dd>', body), body
+    assert "Duration" not in body
+    # Queued: not begun, so neither.
+    queued = Run.objects.create(definition=paged, trigger="system", started_at=now - timedelta(seconds=5))
+    body = text(admin_client.get(url(queued)))
+    assert 'data-outcome="queued"' in body
+    assert '<dd class="col-sm-4" id="run-elapsed">—</dd>' in body
+    assert "Duration" not in body
 
 
 def test_an_import_body_over_one_mib_is_cut_on_the_page(admin_client, paged) -> None:
@@ -273,6 +291,7 @@ def test_no_secret_reaches_the_run_pages(admin_client, db, http, fields, secret:
     with mock.patch("oauth2_auth.tokens.get_access_token", return_value=secret):
         # A browser always posts the CSRF token; with no parameters that is all the form holds.
         admin_client.post(f"/definitions/{record.pk}/run/", {"csrfmiddlewaretoken": "x"})
+        drain()  # the worker fetches the token
     run = Run.objects.get()
     assert run.outcome == Outcome.SUCCESS, run.message
     for page_url in (
