@@ -3,6 +3,7 @@
 - POST /token: a token endpoint that takes TOKEN_DELAY_MS to answer; GET /stats counts them.
 - POST /api/...: a tiny JSON API that answers at once (definition run overhead).
 - GET /pages?page=N: import pages of about PAGE_BYTES of JSON each, PAGES of them.
+- GET /hang?seconds=S: an API that answers after S seconds (runs that hang); /stats counts them.
 It runs in its own process so its memory and CPU never mix with what is measured.
 """
 
@@ -20,6 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 _counter = itertools.count(1)
 _lock = threading.Lock()
 _token_requests = 0
+_hangs_arrived = 0
+_hangs_in_flight = 0
 
 
 def _page(number: int, size: int, pages: int) -> bytes:
@@ -59,7 +62,14 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         if parts.path == "/stats":
-            self._send(200, json.dumps({"token_requests": _token_requests}).encode())
+            stats = {
+                "token_requests": _token_requests,
+                "hangs_arrived": _hangs_arrived,
+                "hangs_in_flight": _hangs_in_flight,
+            }
+            self._send(200, json.dumps(stats).encode())
+        elif parts.path == "/hang":
+            self._hang(float(parse_qs(parts.query).get("seconds", ["20"])[0]))
         elif parts.path == "/pages":
             number = int(parse_qs(parts.query).get("page", ["1"])[0])
             if number not in self.page_cache:
@@ -78,10 +88,23 @@ class Handler(BaseHTTPRequestHandler):
             200, json.dumps({"access_token": token, "expires_in": 3600, "token_type": "Bearer"}).encode()
         )
 
-    def _reset(self) -> None:
-        global _token_requests
+    def _hang(self, seconds: float) -> None:
+        global _hangs_arrived, _hangs_in_flight
         with _lock:
-            _token_requests = 0
+            _hangs_arrived += 1
+            _hangs_in_flight += 1
+        try:
+            time.sleep(seconds)
+            with _lock:
+                _hangs_in_flight -= 1
+            self._send(200, b'{"value": []}')
+        except OSError:  # the caller gave up first (its timeout): nothing to answer
+            pass
+
+    def _reset(self) -> None:
+        global _token_requests, _hangs_arrived, _hangs_in_flight
+        with _lock:
+            _token_requests = _hangs_arrived = _hangs_in_flight = 0
         self._send(200, b"{}")
 
     def _send(self, status: int, body: bytes) -> None:

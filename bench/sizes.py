@@ -34,6 +34,14 @@ class Size:
     page_bytes: int
     hang_seconds: float  # how long the token endpoint hangs while other writes are measured
     hang_writes: int
+    # Background runs (bench/background.py)
+    hang_runs: int  # runs queued through the web form that hang, one worker each
+    hang_endpoint_s: float  # how long their endpoint takes to answer
+    hang_sample_s: float  # how long /healthz is sampled, with and without the hang
+    health_samples: int
+    latency_runs: int  # runs submitted one at a time to one idle worker
+    throughput_runs: int  # runs inline, and queued for throughput_workers workers
+    throughput_workers: int
 
 
 FULL = Size(
@@ -53,6 +61,13 @@ FULL = Size(
     page_bytes=512 * 1024,
     hang_seconds=5,
     hang_writes=50,
+    hang_runs=20,
+    hang_endpoint_s=20,  # within a definition's default 30 s timeout: the runs succeed
+    hang_sample_s=10,
+    health_samples=400,
+    latency_runs=100,
+    throughput_runs=1000,
+    throughput_workers=2,
 )
 
 SMOKE = Size(
@@ -72,6 +87,13 @@ SMOKE = Size(
     page_bytes=16 * 1024,
     hang_seconds=1,
     hang_writes=6,
+    hang_runs=3,
+    hang_endpoint_s=3,
+    hang_sample_s=1,
+    health_samples=25,
+    latency_runs=3,
+    throughput_runs=20,
+    throughput_workers=2,
 )
 
 

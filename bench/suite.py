@@ -1,4 +1,5 @@
-"""The benchmarks themselves, run in one process per database: ``python -m bench.suite OUT.json``.
+"""The benchmarks themselves, run in one process per database: ``python -m bench.suite OUT.json``
+(the background-run benchmarks are in bench/background.py).
 
 DATABASE_URL names a fresh, empty database (bench/__main__.py makes it); BENCH_SIZE is "full" or
 "smoke". Every figure is measured side by side with its baseline, interleaved call by call, so a
@@ -31,7 +32,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench import sizes  # noqa: E402
+from bench import background, sizes  # noqa: E402
 from definitions import runner  # noqa: E402
 from definitions.models import AuthType, Definition, Direction, Outcome, Paging, Run  # noqa: E402
 from oauth2_auth import tokens  # noqa: E402
@@ -514,6 +515,7 @@ def bench_import_memory(server: str) -> dict:
 def main() -> None:
     out = Path(sys.argv[1])
     call_command("migrate", verbosity=0)
+    background.clear_logs()
     results = {"backend": connection.vendor, "size": SIZE.name}
     with sizes.local_server(SIZE) as server:
         steps = {
@@ -524,8 +526,16 @@ def main() -> None:
             "pages": bench_pages,
             "writes_during_hang": lambda: bench_writes_during_hang(server),
             "import_memory": lambda: bench_import_memory(server),
+            "health_during_hang": lambda: background.bench_health_during_hang(server, SIZE),
+            "queue_latency": lambda: background.bench_queue_latency(server, SIZE),
+            "throughput": lambda: background.bench_throughput(server, SIZE),
+            # Last: counted over the logs and runs of every step above.
+            "database_locked": background.database_locked,
         }
+        only = [name for name in os.environ.get("BENCH_ONLY", "").split(",") if name]
         for name, step in steps.items():
+            if only and name not in only:
+                continue
             began = time.perf_counter()
             results[name] = step()
             print(

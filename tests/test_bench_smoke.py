@@ -35,6 +35,18 @@ def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
         # The writes really ran while the token request hung, and nothing sat in a transaction.
         assert hang["writes"] == 6 and hang["during_hang"], (backend, hang)
         assert hang["idle_in_transaction"] == 0, (backend, hang)
+        # Background runs: queued through the web form, all hanging while /healthz was sampled;
+        # one idle worker took each submitted run; every queued and inline run succeeded.
+        health = figures["health_during_hang"]
+        assert health["samples"] == 25 and health["errors"] == 0, (backend, health)
+        assert health["running_after_sampling"] == 3, (backend, health)
+        assert health["outcomes"] == {"success": 3}, (backend, health)
+        assert figures["queue_latency"]["started"] == 3, backend
+        throughput = figures["throughput"]
+        assert throughput["outcomes"] == {"inline": {"success": 20}, "queued": {"success": 20}}, backend
+        locked = figures["database_locked"]
+        assert locked["log_files"] == 7, (backend, locked)
+        assert locked["locked_log_lines"] == 0 and locked["failed_runs_locked"] == 0, (backend, locked)
         for page, numbers in figures["pages"]["pages"].items():
             # Query counts must not grow with the tables (measured at two sizes) and stay small.
             assert numbers["queries_small"] == numbers["queries_large"], (backend, page)
