@@ -36,8 +36,9 @@ def _database() -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     else:
-        config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
         config["CONN_HEALTH_CHECKS"] = True
+    # Kept between requests (and between a worker's tasks): opening one costs more than a query.
+    config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
     return config
 
 
@@ -267,6 +268,8 @@ def _encryption_keys() -> list[str]:
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
 # How often an idle worker looks for queued work (seconds): the queue latency's upper bound.
 CONNECTIT_WORKER_POLL = env_float("CONNECTIT_WORKER_POLL", 0.25, minimum=0.05)
+# Tasks one worker process runs at once: runs mostly wait for APIs, so threads overlap them.
+CONNECTIT_WORKER_THREADS = env_int("CONNECTIT_WORKER_THREADS", 4, minimum=1)
 # A running run's worker writes a heartbeat this often; without one for WORKER_LOST_AFTER seconds
 # the run is marked failed ("worker lost").
 CONNECTIT_HEARTBEAT_SECONDS = env_int("CONNECTIT_HEARTBEAT_SECONDS", 10, minimum=1)
@@ -355,5 +358,7 @@ LOGGING = {
         "django.security.DisallowedHost": {"filters": ["one_warning_line"]},
         # axes logs every attempt at INFO; failures and lockouts come at WARNING.
         "axes": {"level": "WARNING"},
+        # The task framework logs two lines per task at INFO; the run page holds what happened.
+        "django_tasks": {"level": "WARNING"},
     },
 }

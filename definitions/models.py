@@ -254,6 +254,12 @@ class Run(models.Model):
             models.Index(fields=["-started_at", "-id"]),
             models.Index(fields=["definition", "-started_at", "-id"]),
             models.Index(fields=["outcome", "-started_at", "-id"]),
+            # Runs waiting for their turn (a running run of their definition ends).
+            models.Index(
+                fields=["definition", "started_at", "id"],
+                condition=Q(outcome="queued", task_id=""),
+                name="waiting_runs",
+            ),
         ]
         constraints = [
             # The database itself keeps two workers from running one definition at once.

@@ -10,10 +10,11 @@ database's unique constraint on running exclusive runs refuses a second claim, w
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -59,9 +60,17 @@ def create(
     return record, True
 
 
+class MustWait(Exception):
+    """Another run of the definition is running: this one now waits for its turn."""
+
+    def __init__(self, definition_id: int) -> None:
+        super().__init__(definition_id)
+        self.definition_id = definition_id
+
+
 def claim(run_id: int, *, worker: str) -> Run | None:
     """Take the queued run for this worker. None when it is not queued any more (cancelled, or
-    taken), or when another run of its definition is running (it then waits)."""
+    taken); ``MustWait`` when another run of its definition is running."""
     record = Run.objects.select_related("definition__authorization").filter(pk=run_id).first()
     if record is None or record.outcome != Outcome.QUEUED:
         return None
@@ -75,11 +84,12 @@ def claim(run_id: int, *, worker: str) -> Run | None:
         "step": "Starting",
     }
     try:
-        with transaction.atomic():
+        # One statement: it needs no transaction of its own (only a savepoint inside one).
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             claimed = Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED).update(**values)
     except IntegrityError:
         _wait(record)
-        return None
+        raise MustWait(record.definition_id) from None
     if not claimed:
         return None
     for name, value in values.items():
@@ -100,14 +110,18 @@ def _wait(record: Run) -> None:
 def pick_waiting(definition_id: int) -> list[int]:
     """The oldest run of the definition that waits for a turn, if its turn has come; marked so
     that only one caller enqueues it."""
-    busy = Run.objects.filter(definition_id=definition_id, outcome=Outcome.RUNNING, exclusive=True)
-    if busy.exists():
-        return []
     waiting = Run.objects.filter(definition_id=definition_id, outcome=Outcome.QUEUED, task_id="")
     oldest = waiting.order_by("started_at", "id").values_list("pk", flat=True).first()
-    if oldest is None or not Run.objects.filter(pk=oldest, task_id="").update(task_id=PENDING):
+    if oldest is None:  # the common case: one query
+        return []
+    busy = Run.objects.filter(definition_id=definition_id, outcome=Outcome.RUNNING, exclusive=True)
+    if busy.exists() or not Run.objects.filter(pk=oldest, task_id="").update(task_id=PENDING):
         return []
     return [oldest]
+
+
+def has_waiting(definition_id: int) -> bool:
+    return Run.objects.filter(definition_id=definition_id, outcome=Outcome.QUEUED, task_id="").exists()
 
 
 def waiting_definitions() -> list[int]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -23,7 +24,10 @@ from oauth2_auth.tokens import Trigger
 
 log = logging.getLogger(__name__)
 
-WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+def _worker_name() -> str:
+    """Where the run runs: host, process and thread (a worker runs several runs at once)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"[:64]
 
 
 def submit(
@@ -63,17 +67,28 @@ def execute_run(run_id: int) -> None:
     It never raises: a run's failure is stored on the run, and the task framework would keep an
     exception's traceback (which may quote a secret) in its own table."""
     try:
-        record = runs.claim(run_id, worker=WORKER_NAME)
-        if record is not None:
-            runner.execute(record)
-        definition_id = Run.objects.filter(pk=run_id).values_list("definition_id", flat=True).first()
-        if definition_id is not None:
-            start_waiting(definition_id)
+        _execute(run_id)
     except Exception as exc:  # noqa: BLE001 - its text may quote a parameter: the type only
         log.error("Run %s: the task failed with %s", run_id, type(exc).__name__)
 
 
+def _execute(run_id: int) -> None:
+    try:
+        record = runs.claim(run_id, worker=_worker_name())
+    except runs.MustWait as wait:
+        # Its turn may have come already: the running run may have ended before this one waited.
+        start_waiting(wait.definition_id)
+        return
+    if record is None:
+        return  # cancelled or taken meanwhile
+    runner.execute(record)
+    if record.exclusive:
+        start_waiting(record.definition_id)
+
+
 def start_waiting(definition_id: int) -> None:
+    if not runs.has_waiting(definition_id):  # the common case: one query, no transaction
+        return
     with transaction.atomic():  # marked and queued together, or neither
         for run_id in runs.pick_waiting(definition_id):
             _enqueue(run_id)

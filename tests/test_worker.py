@@ -51,7 +51,7 @@ def test_a_queued_run_executes_in_the_worker(api) -> None:
         done = wait_for(lambda: finished(run.pk), what="the run to finish")
     assert done.outcome == Outcome.SUCCESS, done.message
     assert done.pages == 3 and done.items == 6
-    assert done.worker.endswith(f":{worker.pid}")
+    assert f":{worker.pid}:{worker.name}/" in done.worker  # host, process and thread
     assert done.running_since >= done.started_at
     assert done.payload is None and done.step == ""
     assert api.state.calls["/items"] == 3
@@ -74,7 +74,7 @@ def test_two_workers_never_take_the_same_run(api) -> None:
     assert api.state.calls["/items"] == 40  # each run sent its one request once
     taken = [result.worker_ids for result in DBTaskResult.objects.all()]
     assert len(taken) == 40 and all(len(ids) == 1 for ids in taken)
-    by_worker = {worker.name: sum(ids == [worker.name] for ids in taken) for worker in pair}
+    by_worker = {worker.name: sum(ids[0].startswith(f"{worker.name}/") for ids in taken) for worker in pair}
     assert sum(by_worker.values()) == 40
 
 
@@ -193,3 +193,14 @@ def test_an_export_is_sent_once(api) -> None:
         done = wait_for(lambda: finished(run.pk), what="the export")
     assert done.outcome == Outcome.SUCCESS and done.http_status == 201
     assert api.state.posts == [b'{"number": "SO-1"}']
+
+
+def test_a_hanging_run_does_not_hold_up_the_others(api) -> None:
+    api.state.hang = 4
+    hanging = Definition.objects.create(code="HANGS", endpoint_url=f"{api.base_url}/hang", timeout=30)
+    slow, _ = tasks.submit(hanging, params={}, trigger=TRIGGER)
+    quick, _ = tasks.submit(paged(api), params={}, trigger=TRIGGER)
+    with workers(1, CONNECTIT_WORKER_THREADS="2"):
+        done = wait_for(lambda: finished(quick.pk), what="the quick run")
+        assert Run.objects.get(pk=slow.pk).outcome == Outcome.RUNNING  # still waiting for its API
+    assert done.outcome == Outcome.SUCCESS

@@ -56,6 +56,9 @@ class Command(BaseCommand):
                 ACCESS_LOG_FORMAT,
                 "--forwarded-allow-ips",
                 "127.0.0.1",
+                # gunicorn 27's control socket has one path per user (~/.gunicorn/gunicorn.ctl):
+                # a second install on the machine would take it over.
+                "--no-control-socket",
             ],
             **{f"worker {n + 1}": [sys.executable, manage, "worker"] for n in range(task_workers)},
         }

@@ -1,31 +1,30 @@
 """Run queued tasks (definition runs, token renewals, alerts) and the periodic jobs.
 
-Start one or more of these beside the web servers, on any machine that reaches the database:
-each takes one task at a time, and no two ever take the same one.
+Start one or more of these beside the web servers, on any machine that reaches the database. Each
+runs up to ``--threads`` tasks at once (a run spends most of its time waiting for an API, so one
+hanging import does not hold up the rest), and no two threads or workers ever take the same task:
+each thread is django-tasks-db's worker loop, which claims a task with SKIP LOCKED on PostgreSQL
+and in an exclusive transaction on SQLite.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import threading
 from types import FrameType
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils.crypto import get_random_string
-from django_tasks_db.management.commands.db_worker import Worker as TaskWorker
+from django_tasks_db.management.commands.db_worker import Worker as TaskLoop
 
 from connectit import worker
 
 log = logging.getLogger("connectit.worker")
-
-
-class Worker(TaskWorker):
-    def shutdown(self, signum: int, frame: FrameType | None) -> None:
-        # Runs end at their next page boundary instead of holding the stop (or being cut off).
-        worker.shutting_down()
-        super().shutdown(signum, frame)
 
 
 class Command(BaseCommand):
@@ -38,34 +37,86 @@ class Command(BaseCommand):
             default=None,
             help="Seconds between looks at the queue when idle (default CONNECTIT_WORKER_POLL).",
         )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=None,
+            help="Tasks this worker runs at once (default CONNECTIT_WORKER_THREADS).",
+        )
         parser.add_argument("--worker-id", default="", help="A name for this worker (default: random).")
         parser.add_argument("--batch", action="store_true", help="Run what is queued, then exit.")
         parser.add_argument(
             "--no-periodic", action="store_true", help="Run tasks only: no schedules, keep-alive, alerts."
         )
 
-    def handle(self, *args: Any, poll: float | None, worker_id: str, batch: bool, **options: Any) -> None:
-        worker_id = worker_id or f"worker-{get_random_string(12)}"
+    def handle(
+        self, *args: Any, poll: float | None, threads: int | None, worker_id: str, batch: bool, **options: Any
+    ) -> None:
+        count = settings.CONNECTIT_WORKER_THREADS if threads is None else threads
+        if count < 1:
+            raise CommandError("--threads must be 1 or more.")
+        worker_id = (worker_id or f"worker-{get_random_string(12)}")[:60]
+        interval = settings.CONNECTIT_WORKER_POLL if poll is None else max(poll, 0.01)
+        loops = [_loop(f"{worker_id}/{n}" if count > 1 else worker_id, interval, batch) for n in range(count)]
         ticker = None if options["no_periodic"] else worker.Ticker()
-        task_worker = Worker(
-            queue_names=["default"],
-            interval=settings.CONNECTIT_WORKER_POLL if poll is None else max(poll, 0.01),
-            batch=batch,
-            backend_name="default",
-            startup_delay=False,
-            max_tasks=None,
-            worker_id=worker_id,
-            excluded_queue_names=[],
+        stopping = _on_signals(loops)
+        self.stdout.write(
+            f"Worker {worker_id} started with {count} thread(s); Ctrl-C stops it after the current page."
         )
-        self.stdout.write(f"Worker {worker_id} started (Ctrl-C stops it after the current page).")
         self.stdout.flush()
-        task_worker.configure_signals()
+        running = [threading.Thread(target=_run, args=(loop,), name=loop.worker_id) for loop in loops]
+        for thread in running:
+            thread.start()
         if ticker is not None:
             ticker.start()
         try:
-            task_worker.run()
+            # Joined with a timeout, so this (main) thread stays free to take the signals.
+            while any(thread.is_alive() for thread in running):
+                for thread in running:
+                    thread.join(0.2)
         finally:
             if ticker is not None:
                 ticker.stop()
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
-        log.info("Worker %s stopped.", worker_id)
+        log.info("Worker %s stopped%s.", worker_id, " on request" if stopping.is_set() else "")
+
+
+def _loop(worker_id: str, interval: float, batch: bool) -> TaskLoop:
+    return TaskLoop(
+        queue_names=["default"],
+        interval=interval,
+        batch=batch,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    )
+
+
+def _run(loop: TaskLoop) -> None:
+    try:
+        loop.run()
+    finally:
+        connection.close()
+
+
+def _on_signals(loops: list[TaskLoop]) -> threading.Event:
+    """The first SIGINT/SIGTERM lets every thread finish its task, and runs end at their next page
+    boundary; a second one ends the process at once."""
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        if stopping.is_set():
+            log.warning("Received %s again: stopping now.", signal.strsignal(signum))
+            os._exit(1)
+        stopping.set()
+        log.warning(
+            "Received %s: stopping after the current pages (again to stop at once).", signal.strsignal(signum)
+        )
+        for loop in loops:
+            loop.running = False
+        worker.shutting_down()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, stop)
+    return stopping
