@@ -10,14 +10,14 @@ database's unique constraint on running exclusive runs refuses a second claim, w
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from connectit.db import single_statement
 from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
 from definitions.runner import deadline_minutes
 from oauth2_auth.tokens import Trigger
@@ -84,8 +84,7 @@ def claim(run_id: int, *, worker: str) -> Run | None:
         "step": "Starting",
     }
     try:
-        # One statement: it needs no transaction of its own (only a savepoint inside one).
-        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+        with single_statement():
             claimed = Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED).update(**values)
     except IntegrityError:
         _wait(record)
