@@ -49,6 +49,9 @@ class Exchange:
     body: str
     secret_header_names: frozenset[str]
     response: http.Response | None = None
+    # False when the run stopped before handing the request to http.send's connection (no token,
+    # a refused address, no time left): the run page then says "not sent", not what was meant.
+    request_sent: bool = True
 
 
 class RunFailed(Exception):
@@ -112,6 +115,9 @@ class Caller:
     token: str | None = None
     deadline: float | None = None
     on_step: Callable[[str], None] = _no_step
+    # Requests that succeeded only after a 401 made the token be renewed: the run says so, or a
+    # token the API keeps refusing would go unnoticed behind runs that look fine.
+    renewed_after_401: int = 0
 
     def __post_init__(self) -> None:
         self.secret_header_names = self._secret_header_names()
@@ -156,7 +162,9 @@ class Caller:
             else:
                 self.token = tokens.renew(code, trigger=self.trigger, stale_token=stale, for_url=url)
         except tokens.TokenError as exc:
-            raise RunFailed(f"Could not get a token from OAuth2 authorization {code}: {exc}") from None
+            # The token service already prefixes its messages with the code; name it once.
+            detail = str(exc).removeprefix(f"{code}: ")
+            raise RunFailed(f"Could not get a token from OAuth2 authorization {code}: {detail}") from None
         self.redact.add(self.token)
         return self.token
 
@@ -187,15 +195,17 @@ class Caller:
         ``check_addresses`` goes to ``http.send``: it may refuse the host's addresses."""
         text = body.decode("utf-8", errors="replace") if body else ""
 
-        def attempt(sent: dict[str, str], response: http.Response | None = None) -> Exchange:
-            return Exchange(method, url, sent, text, self.secret_header_names, response)
+        def attempt(
+            sent: dict[str, str], response: http.Response | None = None, *, request_sent: bool = True
+        ) -> Exchange:
+            return Exchange(method, url, sent, text, self.secret_header_names, response, request_sent)
 
         # Without the auth headers first: if getting a token fails, the log still shows the rest.
         sent = {**self.extra_headers, **headers}
         try:
             sent = self.headers(headers, url)
         except RunFailed as exc:
-            raise RunFailed(str(exc), exchange=attempt(sent)) from None
+            raise RunFailed(str(exc), exchange=attempt(sent, request_sent=False)) from None
         response = self._send(method, url, sent, body, max_bytes, truncate, check_addresses, attempt)
         if self.definition.auth_type != AuthType.OAUTH2 or not unauthorized(response):
             return attempt(sent, response)
@@ -212,6 +222,7 @@ class Caller:
                 "Check the authorization's scope and resource.",
                 exchange=attempt(sent, response),
             )
+        self.renewed_after_401 += 1
         return attempt(sent, response)
 
     def timeout(self) -> float:
@@ -233,9 +244,13 @@ class Caller:
         max_bytes: int,
         truncate: bool,
         check_addresses: http.AddressCheck | None,
-        attempt: Callable[[dict[str, str]], Exchange],
+        attempt: Callable[..., Exchange],
     ) -> http.Response:
         self.on_step(f"Calling {http.host_of(url)}")
+        try:
+            timeout = self.timeout()
+        except RunFailed as exc:
+            raise RunFailed(str(exc), exchange=attempt(headers, request_sent=False)) from None
         try:
             return http.send(
                 method,
@@ -244,10 +259,14 @@ class Caller:
                 data=body,
                 max_bytes=max_bytes,
                 truncate=truncate,
-                timeout=self.timeout(),
+                timeout=timeout,
                 check_addresses=check_addresses,
             )
+        except http.AddressRefused as exc:
+            # Refused before connecting: nothing left this machine.
+            raise RunFailed(str(exc), exchange=attempt(headers, request_sent=False)) from None
         except http.HttpError as exc:
+            # A timeout or a cut connection: the request may well have reached the server.
             raise RunFailed(str(exc), exchange=attempt(headers)) from None
         except RunFailed as exc:
             raise RunFailed(str(exc), exchange=attempt(headers)) from None

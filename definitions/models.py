@@ -247,6 +247,9 @@ class Run(models.Model):
     response_content_type = models.CharField(max_length=200, blank=True)
     response_body = models.TextField(blank=True, help_text="Export: the answer, cut at 1 MiB.")
     response_truncated = models.BooleanField(default=False)
+    # Whether the request left this machine: a run that failed first (missing parameters, no
+    # token, a refused address) says "not sent" rather than show a request that never went out.
+    request_sent = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at", "-id"]
@@ -276,6 +279,12 @@ class Run(models.Model):
     @property
     def finished(self) -> bool:
         return self.outcome not in UNFINISHED
+
+    @property
+    def never_sent(self) -> bool:
+        """A finished run whose request never left this machine (any answer proves one did)."""
+        answered = self.http_status is not None or self.pages or self.response_body
+        return self.finished and not self.request_sent and not answered
 
     @property
     def duration_ms(self) -> int | None:

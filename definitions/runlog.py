@@ -61,6 +61,7 @@ class RunLog:
         self.run.request_line = self.redact(f"{exchange.method} {exchange.url}")
         self.run.request_headers = self.redact.headers(exchange.headers, set(exchange.secret_header_names))
         self.run.request_body = self.redact.body(exchange.body)[:EXPORT_KEEP_BYTES]
+        self.run.request_sent = self.run.request_sent or exchange.request_sent
         if exchange.response is not None:
             self.response(exchange.response)
 
@@ -189,6 +190,7 @@ FINAL_FIELDS = (
     "response_content_type",
     "response_body",
     "response_truncated",
+    "request_sent",
 )
 
 

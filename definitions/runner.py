@@ -23,9 +23,9 @@ from connectit.db import single_statement
 from connectit.fields import DecryptionError
 from connectit.validators import placeholders
 from definitions import rest, soap
-from definitions.calls import Caller, RunFailed
+from definitions.calls import Caller, Exchange, RunFailed
 from definitions.display import shown_redactor
-from definitions.models import Definition, Kind, Outcome, Run, SoapMode
+from definitions.models import Definition, Direction, Kind, Outcome, Run, SoapMode
 from definitions.runlog import RunLog, RunStopped, follow
 from definitions.templating import MissingParameters
 from oauth2_auth import tokens
@@ -106,6 +106,7 @@ def _execute(
     minutes = deadline_minutes(definition)
     run_log = RunLog(record, deadline=time.monotonic() + minutes * 60, deadline_minutes=minutes)
     follow(run_log)
+    caller: Caller | None = None
     try:
         missing = [name for name in parameter_names(definition, payload) if name not in params]
         if missing:
@@ -118,6 +119,7 @@ def _execute(
     except RunFailed as exc:
         if exc.exchange is not None:
             run_log.exchange(exc.exchange)  # shown on the run: what was being sent
+            _keep_answer(run_log, definition, exc.exchange)
         run_log.fail(str(exc))
     except MissingParameters as exc:
         run_log.fail(str(exc))
@@ -132,7 +134,27 @@ def _execute(
         if record.retries:
             note = f"Sent again {record.retries} time(s) after HTTP 429/503 (Retry-After)."
             record.message = f"{record.message} {note}".strip()
+        if caller is not None and caller.renewed_after_401:
+            record.message = f"{record.message} {_renewal_note(caller.renewed_after_401)}".strip()
         run_log.succeed()
+
+
+def _renewal_note(count: int) -> str:
+    if count == 1:
+        return "The token was refused once (HTTP 401) and renewed; the retry succeeded."
+    return f"The token was refused {count} times (HTTP 401) and renewed; each retry succeeded."
+
+
+def _keep_answer(run_log: RunLog, definition: Definition, exchange: Exchange) -> None:
+    """A failure that still got an answer (a 401 that survived the token renewal) keeps its body
+    as any answer is kept, so the run shows what the server said and not just that it failed."""
+    response = exchange.response
+    if response is None:
+        return
+    if definition.kind == Kind.REST and definition.direction == Direction.IMPORT:
+        run_log.page(run_log.run.pages + 1, exchange.url, response)
+    else:
+        run_log.export_body(response)
 
 
 def _crashed(run_log: RunLog, definition: Definition, exc: Exception) -> None:

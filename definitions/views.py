@@ -41,6 +41,7 @@ RUN_LOG_FIELDS = (
 RUN_LIST_FIELDS = (
     "id",
     "definition__code",
+    "definition__authorization__code",
     "trigger",
     "started_at",
     "running_since",
@@ -216,11 +217,13 @@ def run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 @_view
 def run_list(request: HttpRequest) -> HttpResponse:
-    runs = Run.objects.select_related("definition").only(*RUN_LIST_FIELDS)
+    # One query per page however many definitions and authorizations the rows name (joined).
+    runs = Run.objects.select_related("definition__authorization").only(*RUN_LIST_FIELDS)
     code = request.GET.get("definition", "").strip().upper()[:20]
     outcome = request.GET.get("outcome", "")
     if code:
-        runs = runs.filter(definition__code=code)
+        # Part of a code is enough: administrators remember "CUST", not "CUSTOMERS-BC-EU".
+        runs = runs.filter(definition__code__icontains=code)
     if outcome in Outcome.values:
         runs = runs.filter(outcome=outcome)
     page = pages.paginate_without_count(request, runs.order_by("-started_at", "-id"))
@@ -239,7 +242,8 @@ def run_list(request: HttpRequest) -> HttpResponse:
 
 @_view
 def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    result = get_object_or_404(Run.objects.select_related("definition"), pk=pk)
+    # With the authorization: the page links it.
+    result = get_object_or_404(Run.objects.select_related("definition__authorization"), pk=pk)
     # The page list without bodies; the first page's body is shown, the rest one click away.
     run_pages = list(
         result.page_set.only("id", "run_id", "number", "http_status", "url", "size", "kept")[:PAGES_LISTED]
@@ -250,8 +254,15 @@ def run_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "run_pages": run_pages,
         "first_page": first_page,
         "redact": shown_redactor(result.definition),
+        "not_sent_why": _first_sentence(result.message) if result.never_sent else "",
     }
     return render(request, "definitions/run_detail.html", context)
+
+
+def _first_sentence(message: str) -> str:
+    # The whole message is in the alert above; "Not sent" needs only its gist.
+    first, sep, _ = message.partition(". ")
+    return first + "." if sep else message
 
 
 NO_WORKER_HINT_AFTER = 30  # seconds a queued run waits before its page asks about the workers

@@ -966,7 +966,7 @@ def test_the_command_fails_when_the_run_fails(db, api) -> None:
 
 def test_the_command_fails_on_a_missing_parameter(db, api) -> None:
     make_definition(endpoint_url=f"{API}/customers/{{id}}")
-    with pytest.raises(CommandError, match=r"no HTTP answer.*Missing parameter\(s\): id"):
+    with pytest.raises(CommandError, match=r"request not sent.*Missing parameter\(s\): id"):
         call_command("run_definition", "CUSTOMERS", "--here", stdout=StringIO())
 
 

@@ -71,7 +71,7 @@ def test_it_shows_code_outcome_http_status_and_trigger(admin_client, customers) 
         definition=customers, trigger="user admin", outcome=Outcome.FAILED, http_status=503, pages=2
     )
     body = text(admin_client.get(URL))
-    assert '<td class="code-cell">CUSTOMERS</td>' in body
+    assert f'<a class="code-cell" href="/definitions/{customers.pk}/">CUSTOMERS</a>' in body
     assert 'data-outcome="failed"' in body
     assert "<td>503</td>" in body
     assert "<td>user admin</td>" in body

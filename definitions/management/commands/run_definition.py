@@ -106,7 +106,10 @@ class Command(BaseCommand):
             time.sleep(POLL)
 
     def _report(self, record: Run, definition: Definition) -> None:
-        status = f"HTTP {record.http_status}" if record.http_status else "no HTTP answer"
+        if record.http_status:
+            status = f"HTTP {record.http_status}"
+        else:
+            status = "request not sent" if record.never_sent else "no HTTP answer"
         summary = f"Run {record.pk} of {definition.code}: {record.outcome} ({status}, {record.pages} page(s))"
         if record.outcome != Outcome.SUCCESS:
             raise CommandError(f"{summary}: {record.message}")

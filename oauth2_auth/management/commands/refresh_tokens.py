@@ -35,7 +35,8 @@ class Command(BaseCommand):
             error = keepalive.renew(item, ahead=margin, trigger=trigger)
             if error:
                 failed += 1
-                self.stderr.write(f"FAILED {item.code}: {error}")
+                # A token error already starts with the code (a stored last error does not).
+                self.stderr.write(f"FAILED {item.code}: {error.removeprefix(f'{item.code}: ')}")
             else:
                 refreshed += 1
                 self.stdout.write(f"refreshed {item.code}" + (" (idle)" if item.why == "idle" else ""))
