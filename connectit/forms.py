@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from django import forms
 from django.db import models
 from django.utils.text import capfirst
 
-from connectit.fields import is_stored
+from connectit.fields import fernet, is_stored
+
+# A secret typed into a form that failed validation is kept this long (seconds), encrypted in the
+# page, so fixing another field does not silently drop it.
+KEPT_SECRET_TTL = 3600
+KEPT_PURPOSE = "connectit-kept-secret"
+STORED_HELP = "Stored (encrypted). Leave blank to keep the stored value."
+KEPT_HELP = "Kept from your last attempt (not shown). Leave blank to use it, or type another."
 
 
 class SecretFieldsMixin:
     """Write-only secret fields for a ModelForm.
 
     ``secret_fields`` names encrypted model fields. Each gets a password input that never renders
-    the stored value, plus a "clear" checkbox: a blank input keeps what is stored, a value replaces
-    it, the checkbox removes it. The stored value is never decrypted by the form.
+    the stored value, plus a "clear" checkbox (shown only when something is stored): a blank input
+    keeps what is stored, a value replaces it, the checkbox removes it. The stored value is never
+    decrypted by the form.
+
+    When the form fails validation for any reason, a secret that was typed is not lost: it comes
+    back encrypted (Fernet, with the field's name and a one-hour limit inside) in a hidden
+    ``<name>_kept`` field, never in clear, and a blank input on the next submission uses it.
     """
 
     secret_fields: tuple[str, ...] = ()
@@ -37,19 +51,60 @@ class SecretFieldsMixin:
                     render_value=False,
                     attrs={"autocomplete": "new-password", "placeholder": _placeholder(stored)},
                 ),
-                help_text=("Stored (encrypted). " if stored else "Not set. ")
-                + "Leave blank to keep the stored value.",
+                help_text="Stored (encrypted). Leave blank to keep the stored value."
+                if stored
+                else "Not set.",
             )
             self.fields[f"{name}_clear"] = forms.BooleanField(
-                label=f"Clear the stored {model_field.verbose_name}", required=False
+                label=f"Clear the stored {model_field.verbose_name}",
+                required=False,
+                # Nothing stored: nothing to clear (the box would only confuse).
+                widget=forms.CheckboxInput if stored else forms.HiddenInput,
             )
+            self.fields[f"{name}_kept"] = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         for name in self.secret_fields:
             if cleaned.get(name) and cleaned.get(f"{name}_clear"):
                 self.add_error(f"{name}_clear", "Either enter a new value or clear it, not both.")
+            elif not cleaned.get(name) and cleaned.get(f"{name}_kept") and not cleaned.get(f"{name}_clear"):
+                self._use_kept(cleaned, name)
         return cleaned
+
+    def _use_kept(self, cleaned: dict[str, Any], name: str) -> None:
+        value = _unseal(name, cleaned[f"{name}_kept"])
+        if value is None:
+            self.add_error(name, "The value typed earlier has expired or cannot be read: type it again.")
+        else:
+            cleaned[name] = value
+
+    @property
+    def kept_fields(self) -> list[forms.BoundField]:
+        """The hidden fields that carry typed secrets through a failed validation (rendered by
+        templates/_form_tabs.html)."""
+        return [self[f"{name}_kept"] for name in self.secret_fields]
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        if self.is_bound and self.errors:
+            self._keep_typed_secrets()
+
+    def _keep_typed_secrets(self) -> None:
+        """Put each typed secret back, sealed, into its hidden field, and say so beside it."""
+        data = self.data.copy()
+        for name in self.secret_fields:
+            typed = self.cleaned_data.get(name) if hasattr(self, "cleaned_data") else None
+            if not typed:
+                continue
+            data[self.add_prefix(f"{name}_kept")] = _seal(name, typed)
+            field = self.fields[name]
+            field.widget.attrs["placeholder"] = "•••••••• (typed, kept)"
+            field.help_text = (
+                "Kept from your last attempt (not shown). Leave blank to use it, or type another."
+            )
+            self._bound_fields_cache.pop(name, None)  # a bound field made earlier keeps the old text
+        self.data = data
 
     def apply_secrets(self, instance: models.Model) -> list[str]:
         """Set the secrets typed or cleared; returns the names of those that changed."""
@@ -85,6 +140,27 @@ class SecretFieldsMixin:
         ]
 
 
+def _seal(name: str, value: str) -> str:
+    payload = json.dumps({"purpose": KEPT_PURPOSE, "field": name, "value": value})
+    return fernet().encrypt(payload.encode()).decode()
+
+
+def _unseal(name: str, token: str) -> str | None:
+    """The kept value, if the token is ours, for this field and not older than the limit."""
+    try:
+        payload = json.loads(fernet().decrypt(token.encode(), ttl=KEPT_SECRET_TTL))
+    except (InvalidToken, ValueError, TypeError):
+        return None
+    if (
+        not isinstance(payload, dict)
+        or payload.get("purpose") != KEPT_PURPOSE
+        or payload.get("field") != name
+    ):
+        return None
+    value = payload.get("value")
+    return value if isinstance(value, str) else None
+
+
 def _placeholder(stored: bool) -> str:
     return "•••••••• (stored)" if stored else "not set"
 
@@ -92,5 +168,5 @@ def _placeholder(stored: bool) -> str:
 def tab_fields(tabs: tuple, secret_fields: tuple[str, ...]) -> tuple[str, ...]:
     """The model fields a tabbed form edits: every field its tabs list, less the write-only
     secrets (and their clear boxes), which SecretFieldsMixin adds itself."""
-    skip = set(secret_fields) | {f"{name}_clear" for name in secret_fields}
+    skip = set(secret_fields) | {f"{name}_{part}" for name in secret_fields for part in ("clear", "kept")}
     return tuple(name for _tab, _label, names, _when in tabs for name in names if name not in skip)

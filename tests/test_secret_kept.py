@@ -1,0 +1,87 @@
+"""A secret typed into a form that fails validation is kept (sealed, never in clear) and used
+when the corrected form is sent with the secret field left blank (issue 12, item 1)."""
+
+from __future__ import annotations
+
+import re
+from unittest import mock
+
+from connectit import forms as shared_forms
+from definitions.models import AuthType, Definition
+from oauth2_auth.models import Authorization
+from tests.conftest import form_data
+from tests.test_definition_create import definition_data
+
+SECRET = "typed-secret-that-must-survive-1234"
+
+
+def kept_value(body: str, name: str) -> str:
+    match = re.search(rf'name="{name}_kept" value="([^"]+)"', body)
+    assert match, f"no kept value for {name}"
+    return match.group(1)
+
+
+def test_a_typed_secret_survives_another_fields_error(admin_client) -> None:
+    bad = form_data(client_secret=SECRET, token_url="not a url")
+    body = admin_client.post("/oauth2/authorizations/new/", bad).content.decode()
+    assert SECRET not in body  # never echoed in clear
+    assert "Kept from your last attempt (not shown)" in body
+    kept = kept_value(body, "client_secret")
+    fixed = form_data(client_secret="", client_secret_kept=kept)
+    response = admin_client.post("/oauth2/authorizations/new/", fixed)
+    assert response.status_code == 302
+    assert Authorization.objects.get().client_secret == SECRET
+
+
+def test_a_new_value_typed_the_second_time_wins(admin_client) -> None:
+    body = admin_client.post(
+        "/oauth2/authorizations/new/", form_data(client_secret=SECRET, token_url="x")
+    ).content
+    kept = kept_value(body.decode(), "client_secret")
+    admin_client.post(
+        "/oauth2/authorizations/new/", form_data(client_secret="second-value-5678", client_secret_kept=kept)
+    )
+    assert Authorization.objects.get().client_secret == "second-value-5678"
+
+
+def test_a_kept_value_for_another_field_is_refused(admin_client) -> None:
+    sealed = shared_forms._seal("bearer_token", SECRET)
+    response = admin_client.post(
+        "/oauth2/authorizations/new/", form_data(client_secret="", client_secret_kept=sealed)
+    )
+    assert response.status_code == 200
+    assert "type it again" in response.content.decode()
+    assert not Authorization.objects.exists()
+
+
+def test_a_tampered_or_expired_kept_value_asks_to_type_it_again(admin_client) -> None:
+    sealed = shared_forms._seal("client_secret", SECRET)
+    tampered = sealed[:-6] + ("AAAAAA" if not sealed.endswith("AAAAAA") else "BBBBBB")
+    for value in (tampered, "not-a-token"):
+        body = admin_client.post(
+            "/oauth2/authorizations/new/", form_data(client_secret="", client_secret_kept=value)
+        )
+        assert "type it again" in body.content.decode()
+    with mock.patch.object(shared_forms, "KEPT_SECRET_TTL", -1):  # every token is too old
+        body = admin_client.post(
+            "/oauth2/authorizations/new/", form_data(client_secret="", client_secret_kept=sealed)
+        )
+    assert "type it again" in body.content.decode()
+    assert not Authorization.objects.exists()
+
+
+def test_a_definition_keeps_its_typed_bearer_token_too(admin_client) -> None:
+    data = definition_data(auth_type=AuthType.BEARER, bearer_token=SECRET, timeout="0")
+    body = admin_client.post("/definitions/new/", data).content.decode()
+    assert SECRET not in body
+    fixed = definition_data(
+        auth_type=AuthType.BEARER, bearer_token="", bearer_token_kept=kept_value(body, "bearer_token")
+    )
+    assert admin_client.post("/definitions/new/", fixed).status_code == 302
+    assert Definition.objects.get().bearer_token == SECRET
+
+
+def test_a_new_record_offers_no_clear_box_and_no_stored_value_wording(admin_client) -> None:
+    body = admin_client.get("/oauth2/authorizations/new/").content.decode()
+    assert "Leave blank to keep the stored value" not in body
+    assert 'type="checkbox" name="client_secret_clear"' not in body
