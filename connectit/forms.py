@@ -165,6 +165,13 @@ def _placeholder(stored: bool) -> str:
     return "•••••••• (stored)" if stored else "not set"
 
 
+def no_autofocus_when_editing(form: forms.ModelForm) -> None:
+    """A new record's page starts in Code; an existing record's page must not jump there (and
+    on a phone, open the keyboard over what the administrator came to read)."""
+    if form.instance.pk and "code" in form.fields:
+        form.fields["code"].widget.attrs.pop("autofocus", None)
+
+
 def tab_fields(tabs: tuple, secret_fields: tuple[str, ...]) -> tuple[str, ...]:
     """The model fields a tabbed form edits: every field its tabs list, less the write-only
     secrets (and their clear boxes), which SecretFieldsMixin adds itself."""

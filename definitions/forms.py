@@ -9,7 +9,7 @@ from django.utils import timezone
 from lxml import etree
 
 from connectit.fields import is_stored
-from connectit.forms import SecretFieldsMixin, tab_fields
+from connectit.forms import SecretFieldsMixin, no_autofocus_when_editing, tab_fields
 from connectit.validators import PLACEHOLDER
 from definitions.calls import CREDENTIAL_HEADERS
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
@@ -141,6 +141,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
     def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].max_length = CODE_MAX_LENGTH
+        no_autofocus_when_editing(self)
         if user is not None and not user.has_perm("oauth2_auth.use_authorization"):
             # Attaching an authorization hands its token to this definition's endpoint.
             field = self.fields["authorization"]

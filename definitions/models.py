@@ -123,7 +123,10 @@ class Definition(models.Model):
     operation = models.CharField(max_length=200, blank=True)
     wsdl_operations = models.JSONField(default=list, blank=True, editable=False)
     parameters_json = models.TextField(
-        "parameters (JSON)", blank=True, help_text='e.g. {"customer_id": {id}}; placeholders are filled in.'
+        "parameters (JSON)",
+        blank=True,
+        help_text="A placeholder is filled in as the inside of a JSON string: put it in quotes, e.g. "
+        '{"customer_no": "{customer}"}; leave the quotes out only for a number, e.g. {"count": {count}}.',
     )
     soap_action = models.CharField("SOAPAction", max_length=500, blank=True)
     envelope_template = models.TextField(blank=True)

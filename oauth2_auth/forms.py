@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from django import forms
 
 from connectit.fields import is_stored
-from connectit.forms import SecretFieldsMixin, tab_fields
+from connectit.forms import SecretFieldsMixin, no_autofocus_when_editing, tab_fields
 from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType, host_port, parse_hosts
 
 # Fields that only mean something for the authorization-code grant; the page hides them
@@ -96,6 +96,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         self.fields["api_hosts"].widget.attrs["rows"] = 3
         self.fields["code"].max_length = CODE_MAX_LENGTH
         self.fields["token_url"].required = True
+        no_autofocus_when_editing(self)
         if not self.instance.pk and callback_url:
             self.initial.setdefault("redirect_url", callback_url)
         for name in ("access_token_property", "expires_in_property", "refresh_token_property"):

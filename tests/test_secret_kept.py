@@ -85,3 +85,16 @@ def test_a_new_record_offers_no_clear_box_and_no_stored_value_wording(admin_clie
     body = admin_client.get("/oauth2/authorizations/new/").content.decode()
     assert "Leave blank to keep the stored value" not in body
     assert 'type="checkbox" name="client_secret_clear"' not in body
+
+
+def test_only_a_new_record_starts_in_the_code_field(admin_client, authorization) -> None:
+    assert "autofocus" in admin_client.get("/oauth2/authorizations/new/").content.decode()
+    assert "autofocus" not in admin_client.get(f"/oauth2/authorizations/{authorization.pk}/").content.decode()
+    definition = Definition.objects.create(code="EXISTING", endpoint_url="https://api.example.com/x")
+    assert "autofocus" in admin_client.get("/definitions/new/").content.decode()
+    assert "autofocus" not in admin_client.get(f"/definitions/{definition.pk}/").content.decode()
+
+
+def test_the_soap_parameters_help_shows_quoted_placeholders(admin_client) -> None:
+    body = admin_client.get("/definitions/new/").content.decode()
+    assert 'put it in quotes, e.g. {"customer_no": "{customer}"}' in body
