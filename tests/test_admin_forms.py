@@ -1,5 +1,5 @@
-"""A secret typed into a form that fails validation is kept (sealed, never in clear) and used
-when the corrected form is sent with the secret field left blank (issue 12, item 1)."""
+"""The record forms: a secret typed into a form that fails validation is kept (sealed, never in
+clear) for the corrected form; Code is focused only on new records; help that shows how (issue 12)."""
 
 from __future__ import annotations
 
