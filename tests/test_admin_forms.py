@@ -98,3 +98,32 @@ def test_only_a_new_record_starts_in_the_code_field(admin_client, authorization)
 def test_the_soap_parameters_help_shows_quoted_placeholders(admin_client) -> None:
     body = admin_client.get("/definitions/new/").content.decode()
     assert 'put it in quotes, e.g. {"customer_no": "{customer}"}' in body
+
+
+def test_token_status_keeps_amber_and_red_for_what_needs_a_person(admin_client) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from oauth2_auth.models import TokenState
+    from tests.conftest import make_authorization
+
+    now = timezone.now()
+    make_authorization(
+        code="EXPIRED",
+        access_token="a1",
+        token_state=TokenState.CONNECTED,
+        expires_at=now - timedelta(minutes=1),
+    )
+    make_authorization(
+        code="STILL-WORKS",
+        access_token="a2",
+        token_state=TokenState.FAILED,
+        obtained_at=now - timedelta(minutes=30),
+        expires_at=now + timedelta(minutes=12, seconds=20),
+    )
+    make_authorization(code="CONSENT", access_token="a3", token_state=TokenState.CONSENT_REQUIRED)
+    body = admin_client.get("/oauth2/authorizations/").content.decode()
+    assert 'class="badge text-bg-info" data-status="expired">Expired (renews when next used)' in body
+    assert "Last renewal failed; the current token still works for 12 min" in body
+    assert 'class="badge text-bg-warning" data-status="consent_required"' in body

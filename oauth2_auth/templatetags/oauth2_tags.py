@@ -12,9 +12,10 @@ from oauth2_auth.models import Authorization, Status
 
 register = template.Library()
 
+# Amber and red are for what needs a person: an expired token renews by itself when next asked.
 _BADGE_CLASS = {
     Status.VALID: "text-bg-success",
-    Status.EXPIRED: "text-bg-warning",
+    Status.EXPIRED: "text-bg-info",
     Status.CONSENT_REQUIRED: "text-bg-warning",
     Status.FAILED: "text-bg-danger",
     Status.NOT_CONNECTED: "text-bg-secondary",
@@ -39,6 +40,17 @@ def status_badge(record: Authorization) -> SafeString:
             status.value,
             local_time(record.token.effective_expiry),
         )
+    if status == Status.EXPIRED:
+        label = "Expired (renews when next used)"
+    if status == Status.FAILED and record.token.is_fresh():
+        # Not "Failed" beside a future "Valid until": say which of the two a caller gets.
+        left = record.token.effective_expiry - timezone.now()
+        label = f"Last renewal failed; the current token still works for {_minutes(left.total_seconds())}"
     return format_html(
         '<span class="badge {}" data-status="{}">{}</span>', _BADGE_CLASS[status], status.value, label
     )
+
+
+def _minutes(seconds: float) -> str:
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes} min" if minutes < 120 else f"{round(minutes / 60)} h"
