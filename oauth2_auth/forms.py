@@ -80,7 +80,8 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = SECRET_FIELDS
 
     tabs = TABS  # the Bearer Token tab is read-only: the record's template renders it
-    field_show_when: dict[str, str] = {}
+    # The token request's content type only matters for a POST (a GET sends no body).
+    field_show_when: dict[str, str] = {"content_type": "token_method=POST"}
 
     class Meta:
         model = Authorization

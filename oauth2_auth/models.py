@@ -33,7 +33,7 @@ class HttpMethod(models.TextChoices):
 
 class CredentialType(models.TextChoices):
     BASIC = "basic", "Basic (HTTP Basic header)"
-    BODY = "body", "Client-ID & Secret (in the body)"
+    BODY = "body", "Client-ID & Secret (in the request: the body for POST, the query for GET)"
 
 
 class ContentType(models.TextChoices):

@@ -127,3 +127,11 @@ def test_token_status_keeps_amber_and_red_for_what_needs_a_person(admin_client) 
     assert 'class="badge text-bg-info" data-status="expired">Expired (renews when next used)' in body
     assert "Last renewal failed; the current token still works for 12 min" in body
     assert 'class="badge text-bg-warning" data-status="consent_required"' in body
+
+
+def test_the_token_content_type_shows_only_for_post_and_the_credential_type_says_where(admin_client) -> None:
+    body = admin_client.get("/oauth2/authorizations/new/").content.decode()
+    import re
+
+    assert re.search(r'data-show-when="token_method=POST">\s*<div id="div_id_content_type"', body)
+    assert "the body for POST, the query for GET" in body
