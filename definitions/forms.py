@@ -34,7 +34,9 @@ AUTH_FIELDS = {
 
 class AuthorizationChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj: Authorization) -> str:
-        return f"{obj.code} — {obj.environment}" if obj.environment else obj.code
+        # The token's status beside the code: picking one that needs consent should not surprise.
+        label = f"{obj.code} — {obj.environment}" if obj.environment else obj.code
+        return f"{label} ({obj.status.label.lower()})"
 
 
 SECRET_FIELDS = ("auth_password", "bearer_token", "api_key_value")
@@ -110,13 +112,26 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         "parameters_json": "soap_mode=wsdl",
         "soap_action": "soap_mode=envelope",
         "envelope_template": "soap_mode=envelope",
+        # A GET sends no body.
+        "body_template": "http_method=POST,PUT,PATCH,DELETE",
+        "content_type": "http_method=POST,PUT,PATCH,DELETE",
         "page_start": "paging=page_number",
         "total_pages_property": "paging=page_number",
         "next_link_property": "paging=next_link",
     }
 
     authorization = AuthorizationChoiceField(
-        queryset=Authorization.objects.only("id", "code", "environment").order_by("code"),
+        queryset=Authorization.objects.select_related("bearer")
+        .only(
+            "id",
+            "code",
+            "environment",
+            "bearer__state",
+            "bearer__access_token",
+            "bearer__expires_at",
+            "bearer__obtained_at",
+        )
+        .order_by("code"),
         required=False,
         label="OAuth2 authorization",
         to_field_name="code",

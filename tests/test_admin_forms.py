@@ -135,3 +135,33 @@ def test_the_token_content_type_shows_only_for_post_and_the_credential_type_says
 
     assert re.search(r'data-show-when="token_method=POST">\s*<div id="div_id_content_type"', body)
     assert "the body for POST, the query for GET" in body
+
+
+def test_the_definition_form_hides_the_body_for_get_and_shows_each_authorizations_status(
+    admin_client,
+) -> None:
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from oauth2_auth.models import TokenState
+    from tests.conftest import make_authorization
+
+    make_authorization(code="NEEDS", token_state=TokenState.CONSENT_REQUIRED, access_token="x1")
+    make_authorization(
+        code="GOOD",
+        access_token="x2",
+        token_state=TokenState.CONNECTED,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    with CaptureQueriesContext(connection) as queries:
+        body = admin_client.get("/definitions/new/").content.decode()
+    assert "NEEDS — Business Central sandbox (consent required)" in body
+    assert "GOOD — Business Central sandbox (valid)" in body
+    assert not any(
+        "oauth2_auth_bearertoken" in q["sql"] and "WHERE" in q["sql"] and "IN" not in q["sql"]
+        for q in queries.captured_queries[-3:]
+    )  # no query per authorization
+    assert 'data-show-when="http_method=POST,PUT,PATCH,DELETE"' in body

@@ -31,7 +31,7 @@ def test_admin_creates_and_runs_a_rest_import(page, live_server, admin_user, oau
     page.get_by_role("tab", name="Authorization").click()
     field(page, "Authorization type").select_option(label="OAuth2 authorization")
     expect(field(page, "Password")).to_be_hidden()
-    field(page, "OAuth2 authorization").select_option(label="BC-API — Test provider")
+    field(page, "OAuth2 authorization").select_option(label="BC-API — Test provider (not connected)")
 
     page.get_by_role("tab", name="REST").click()
     expect(page.get_by_role("tab", name="SOAP")).to_be_hidden()

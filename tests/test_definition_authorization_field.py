@@ -21,7 +21,7 @@ def test_the_select_shows_the_stored_authorization(admin_client, db) -> None:
     make_authorization(code="OTHER")
     record = definition(make_authorization(code="BC", environment="Production"))
     body = admin_client.get(f"/definitions/{record.pk}/").content.decode()
-    assert '<option value="BC" selected>BC — Production</option>' in body
+    assert '<option value="BC" selected>BC — Production (not connected)</option>' in body
 
 
 def test_many_authorizations_are_typed_by_code(admin_client, db, monkeypatch) -> None:

@@ -351,8 +351,8 @@ def test_oauth2_offers_the_existing_authorizations_by_code(admin_client) -> None
     make_authorization(code="ENDPOINT", environment="Business Central sandbox")
     make_authorization(code="OTHER", environment="")
     body = text(admin_client.get(URL))
-    assert "ENDPOINT — Business Central sandbox" in body
-    assert '<option value="OTHER">OTHER</option>' in body
+    assert "ENDPOINT — Business Central sandbox (not connected)" in body
+    assert '<option value="OTHER">OTHER (not connected)</option>' in body
 
 
 def test_oauth2_refuses_an_authorization_that_does_not_exist(admin_client) -> None:
