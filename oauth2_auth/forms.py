@@ -98,8 +98,16 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         self.fields["code"].max_length = CODE_MAX_LENGTH
         self.fields["token_url"].required = True
         no_autofocus_when_editing(self)
+        # This app's callback, shown read-only with a Copy button (the administrator registers it
+        # at the provider), and compared with the redirect URL stored on the record.
+        self.callback_url = callback_url
         if not self.instance.pk and callback_url:
             self.initial.setdefault("redirect_url", callback_url)
+
+    @property
+    def redirect_differs(self) -> bool:
+        stored = self.instance.redirect_url if self.instance.pk else ""
+        return bool(self.callback_url and stored and stored != self.callback_url)
         for name in ("access_token_property", "expires_in_property", "refresh_token_property"):
             self.fields[name].help_text = "Name in the token response; a dotted path reaches nested values."
 

@@ -165,3 +165,23 @@ def test_the_definition_form_hides_the_body_for_get_and_shows_each_authorization
         for q in queries.captured_queries[-3:]
     )  # no query per authorization
     assert 'data-show-when="http_method=POST,PUT,PATCH,DELETE"' in body
+
+
+def test_a_redirect_url_that_is_not_this_servers_callback_is_flagged(admin_client) -> None:
+    from oauth2_auth.models import GrantType
+    from tests.conftest import make_authorization
+
+    ours = make_authorization(
+        code="OURS",
+        grant_type=GrantType.AUTHORIZATION_CODE,
+        redirect_url="http://testserver/oauth2/callback/",
+    )
+    other = make_authorization(
+        code="OTHER", grant_type=GrantType.AUTHORIZATION_CODE, redirect_url="https://old.example.com/cb/"
+    )
+    body = admin_client.get(f"/oauth2/authorizations/{ours.pk}/").content.decode()
+    assert (
+        'value="http://testserver/oauth2/callback/" readonly' in body and 'id="redirect-differs"' not in body
+    )
+    body = admin_client.get(f"/oauth2/authorizations/{other.pk}/").content.decode()
+    assert 'id="redirect-differs"' in body and "https://old.example.com/cb/" in body
