@@ -159,9 +159,15 @@ def _renew(request: HttpRequest, record: Authorization, done: str) -> HttpRespon
 
 
 @_change
-@require_POST
+@require_http_methods(["GET", "POST"])
 def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks first, naming the definitions that will fail; POST clears. It cannot be undone:
+    an authorization-code record then needs someone to sign in at the provider again."""
     record = get_object_or_404(Authorization, pk=pk)
+    if request.method == "GET":
+        using = record.definitions.order_by("code").values_list("code", flat=True)
+        context = {"record": record, "definitions": list(using)}
+        return render(request, "oauth2_auth/clear_token_confirm.html", context)
     tokens.clear(record, trigger=Trigger.user(request.user))
     audit.record(AuditAction.CLEAR, request=request, target_type="authorization", target=record.code)
     messages.success(request, f"The tokens of {record.code} were removed.")

@@ -48,6 +48,7 @@ MATRIX = [
     ("GET", "/oauth2/authorizations/{auth}/delete/", ADMINS, None),
     ("POST", "/oauth2/authorizations/{auth}/get-token/", OPERATORS, {}),
     ("POST", "/oauth2/authorizations/{auth}/refresh/", OPERATORS, {}),
+    ("GET", "/oauth2/authorizations/{auth}/clear-token/", ADMINS, None),
     ("POST", "/oauth2/authorizations/{auth}/clear-token/", ADMINS, {}),
     ("GET", "/definitions/", READERS, None),
     ("GET", "/definitions/new/", ADMINS, None),

@@ -185,3 +185,22 @@ def test_a_redirect_url_that_is_not_this_servers_callback_is_flagged(admin_clien
     )
     body = admin_client.get(f"/oauth2/authorizations/{other.pk}/").content.decode()
     assert 'id="redirect-differs"' in body and "https://old.example.com/cb/" in body
+
+
+def test_clear_token_asks_first_and_names_the_definitions_that_will_fail(admin_client) -> None:
+    from oauth2_auth.models import BearerToken, GrantType
+    from tests.conftest import make_authorization
+
+    record = make_authorization(
+        code="BC-AC", grant_type=GrantType.AUTHORIZATION_CODE, access_token="a", refresh_token="r"
+    )
+    Definition.objects.create(
+        code="CUSTOMERS", endpoint_url="https://api.example.com/c", authorization=record
+    )
+    page = admin_client.get(f"/oauth2/authorizations/{record.pk}/").content.decode()
+    assert f'href="/oauth2/authorizations/{record.pk}/clear-token/">Clear token</a>' in page
+    confirm = admin_client.get(f"/oauth2/authorizations/{record.pk}/clear-token/").content.decode()
+    assert "These definitions will fail until then" in confirm and "CUSTOMERS" in confirm
+    assert BearerToken.objects.get(pk=record.pk).has_refresh_token  # asking changed nothing
+    admin_client.post(f"/oauth2/authorizations/{record.pk}/clear-token/")
+    assert not BearerToken.objects.get(pk=record.pk).has_refresh_token

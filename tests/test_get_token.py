@@ -114,7 +114,8 @@ def test_refresh_without_a_refresh_token_asks_for_consent(admin_client, auth_cod
 
 def test_clear_needs_post_and_permission(admin_client, reader_client, auth_code) -> None:
     url = f"/oauth2/authorizations/{auth_code.pk}/clear-token/"
-    assert admin_client.get(url).status_code == 405
+    assert admin_client.get(url).status_code == 200  # the confirmation page (it clears nothing)
+    assert reader_client.get(url).status_code == 403
     assert reader_client.post(url).status_code == 403
 
 
