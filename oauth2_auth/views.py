@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,7 +17,7 @@ from connectit.models import AuditAction
 from connectit.records import edit_record
 from oauth2_auth import consent, flows, tokens
 from oauth2_auth.forms import AuthorizationForm
-from oauth2_auth.models import Authorization
+from oauth2_auth.models import Authorization, BearerToken
 from oauth2_auth.tokens import TokenError, Trigger
 
 EVENTS_SHOWN = 20
@@ -119,6 +120,7 @@ def authorization_delete(request: HttpRequest, pk: int) -> HttpResponse:
 # --- Token actions (POST buttons on the record's page) -------------------------------------------
 
 _change = permission_required("oauth2_auth.change_authorization", raise_exception=True)
+TOKEN_TAB = "token"  # the Bearer Token tab's id, in the record page's address (#token)
 # Getting and refreshing tokens is the operators' work; changing or clearing them is not.
 _operate = permission_required("oauth2_auth.operate_authorization", raise_exception=True)
 
@@ -154,8 +156,23 @@ def _renew(request: HttpRequest, record: Authorization, done: str) -> HttpRespon
     except TokenError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{done} for {record.code}.")
-    return redirect("oauth2_auth:detail", pk=record.pk)
+        messages.success(request, f"{done} for {record.code}: {_token_facts(record)}.")
+    return _token_tab(record.pk)
+
+
+def _token_facts(record: Authorization) -> str:
+    """What the administrator wants to know after a token action, in one line."""
+    token = BearerToken.objects.filter(pk=record.pk).first()
+    if token is None or token.effective_expiry is None:
+        return "no token stored"
+    minutes = max(0, round((token.effective_expiry - timezone.now()).total_seconds() / 60))
+    refresh = "a refresh token is stored" if token.has_refresh_token else "no refresh token"
+    return f"valid for {minutes} min, {refresh}"
+
+
+def _token_tab(pk: int) -> HttpResponse:
+    """Back to the record, on its Bearer Token tab: that is what a token action changed."""
+    return redirect(reverse("oauth2_auth:detail", kwargs={"pk": pk}) + f"#{TOKEN_TAB}")
 
 
 @_change
@@ -171,7 +188,7 @@ def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
     tokens.clear(record, trigger=Trigger.user(request.user))
     audit.record(AuditAction.CLEAR, request=request, target_type="authorization", target=record.code)
     messages.success(request, f"The tokens of {record.code} were removed.")
-    return redirect("oauth2_auth:detail", pk=pk)
+    return _token_tab(pk)
 
 
 @login_not_required  # a login redirect would carry the one-time code in its "next"
@@ -215,7 +232,8 @@ def callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
     elif iss and not flows.issuer_matches(iss, expected=record.issuer, auth_url=record.auth_url):
         message = (
-            "The answer came from an unexpected issuer; the code was not used. Check the Expected Issuer."
+            f"The answer came from an unexpected issuer ({iss[:200]}); the code was not used. "
+            "Check the Expected Issuer."
         )
         messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
     elif not request.GET.get("code"):
@@ -223,7 +241,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         messages.error(request, tokens.consent_failed(record, message, trigger=trigger))
     else:
         _exchange(request, record, pending, trigger)
-    return redirect("oauth2_auth:detail", pk=record.pk)
+    return _token_tab(record.pk)
 
 
 def _exchange(

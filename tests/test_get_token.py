@@ -86,7 +86,7 @@ def test_it_gets_a_client_credentials_token_directly(admin_client, db) -> None:
     )
     response = admin_client.post(get_token_url(record), follow=True)
     body = response.content.decode()
-    assert "Token obtained for ENDPOINT." in body
+    assert "Token obtained for ENDPOINT: valid for " in body
     assert "Valid until" in body
     assert "cc-token" not in body
     record.refresh_from_db()

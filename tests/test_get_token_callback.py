@@ -52,7 +52,7 @@ def test_it_exchanges_the_code_and_redirects_to_the_record(admin_client, record)
     response = admin_client.get(CALLBACK, {"code": "the-code", "state": params["state"]})
 
     assert response.status_code == 302
-    assert response["Location"] == f"/oauth2/authorizations/{record.pk}/"
+    assert response["Location"] == f"/oauth2/authorizations/{record.pk}/#token"  # the Bearer Token tab
     assert response["Cache-Control"].startswith("max-age=0")
     sent = parse_qs(responses.calls[0].request.body)
     assert sent["grant_type"] == ["authorization_code"]
@@ -116,7 +116,7 @@ def test_it_turns_access_denied_into_a_message(admin_client, record) -> None:
             follow=True,
         )
     body = response.content.decode()
-    assert response.redirect_chain[-1][0] == f"/oauth2/authorizations/{record.pk}/"
+    assert response.redirect_chain[-1][0] == f"/oauth2/authorizations/{record.pk}/#token"
     assert "Consent was denied at the provider. (The user said no)" in body
     record.refresh_from_db()
     event = record.events.first()

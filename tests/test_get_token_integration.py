@@ -30,7 +30,7 @@ def expire(record: Authorization) -> None:
 def test_client_credentials_token_works_on_the_api(provider, admin_client, credential_type: str) -> None:
     record = cc_record(provider, credential_type=credential_type)
     response = admin_client.post(f"/oauth2/authorizations/{record.pk}/get-token/", follow=True)
-    assert "Token obtained for DOT-CC." in response.content.decode()
+    assert "Token obtained for DOT-CC: valid for " in response.content.decode()
     record.refresh_from_db()
     assert record.status == Status.VALID
     assert record.token.refresh_token == ""  # client credentials never get one
@@ -65,7 +65,7 @@ def test_authorization_code_flow_with_pkce(provider, admin_client) -> None:
     record = ac_record(provider)
     response = give_consent(admin_client, provider, record)
     assert response.status_code == 302
-    assert response["Location"] == f"/oauth2/authorizations/{record.pk}/"
+    assert response["Location"] == f"/oauth2/authorizations/{record.pk}/#token"
     record.refresh_from_db()
     assert record.status == Status.VALID
     assert record.token.refresh_token
@@ -163,7 +163,7 @@ def test_refresh_now_and_clear_token_buttons(provider, admin_client) -> None:
     record.refresh_from_db()
     before = record.token.access_token
     page = admin_client.post(f"/oauth2/authorizations/{record.pk}/refresh/", follow=True).content.decode()
-    assert "Token refreshed for DOT-AC." in page
+    assert "Token refreshed for DOT-AC: valid for " in page and "a refresh token is stored" in page
     record.refresh_from_db()
     assert record.token.access_token != before
 

@@ -15,7 +15,16 @@
 
     form.addEventListener("change", sync);
     sync();
+    // The open tab lives in the address (#token, #schedule ...), so a reload or a link keeps
+    // it; a tab with an error wins.
+    form.querySelectorAll(".nav-link[data-bs-toggle=tab]").forEach(function (tab) {
+      tab.addEventListener("shown.bs.tab", function () {
+        history.replaceState(null, "", "#" + tab.id.replace(/^tab-/, ""));
+      });
+    });
     const failing = form.querySelector(".nav-link.has-error");
-    if (failing) bootstrap.Tab.getOrCreateInstance(failing).show();
+    const wanted = location.hash ? document.getElementById("tab-" + location.hash.slice(1)) : null;
+    const open = failing || (wanted && wanted.closest("form") === form ? wanted : null);
+    if (open) bootstrap.Tab.getOrCreateInstance(open).show();
   });
 })();
