@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django import forms
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
@@ -29,7 +30,8 @@ def edit_record(
     shows the form again with what was typed (never the secrets). ``record`` None creates.
     ``on_saved(form, saved)`` runs after a save, for what the record's own app must follow up."""
     if request.method == "POST" and record is not None and not request.user.has_perm(change_permission):
-        return HttpResponse(f"You may view but not change {noun.lower()}s.", status=403)
+        # The styled 403 page names what the user's role allows and which role this needs.
+        raise PermissionDenied
     form = make_form(request.POST if request.method == "POST" else None, record)
     if request.method == "POST" and form.is_valid():
         saved = form.save()

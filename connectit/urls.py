@@ -34,3 +34,8 @@ urlpatterns = [
     path("alerts/test/", alerts_views.send_test_alert, name="send_test_alert"),
     path("admin/", admin.site.urls),
 ]
+
+handler400 = "connectit.views.bad_request"
+handler403 = "connectit.views.permission_denied"
+handler404 = "connectit.views.page_not_found"
+handler500 = "connectit.views.server_error"
