@@ -129,7 +129,8 @@ def _error(request: HttpRequest, status: int, title: str, message: str) -> HttpR
         "section_noun": section[0] if section else "",
         "section_url": section[1] if section else "",
     }
-    return render(request, f"{status}.html", context, status=status)
+    # One page for 400, 403 and 404: only the words differ.
+    return render(request, "error_page.html", context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
