@@ -1,8 +1,9 @@
 """The background worker: runs queued tasks and the periodic jobs the apps register.
 
-``manage.py worker`` is django-tasks-db's worker loop (it claims queued tasks with SKIP LOCKED on
-PostgreSQL and in an exclusive transaction on SQLite, one at a time) plus a ticker thread for the
-periodic jobs. Apps register those jobs in their ``AppConfig.ready``:
+``manage.py worker`` runs django-tasks-db's tasks in ``connectit.task_loop`` threads (each claims
+one queued task at a time in one statement, skipping locked rows on PostgreSQL and under SQLite's
+write lock) plus a ticker thread for the periodic jobs. Apps register those jobs in their
+``AppConfig.ready``:
 
 - ``every_worker`` jobs run in every worker, each claiming its own rows the way the task backend
   claims jobs (schedules, alert deliveries): cheap when there is nothing to do.

@@ -234,7 +234,6 @@ class Run(models.Model):
     step = models.CharField(max_length=300, blank=True, help_text="What a running run is doing now.")
     retries = models.PositiveIntegerField(default=0, help_text="Requests sent again after 429/503.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
-    deadline_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # The form submission that asked for this run: a second POST of the same form finds it.
     submission = models.CharField(max_length=64, null=True, blank=True, unique=True)

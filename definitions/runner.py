@@ -13,7 +13,6 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -85,7 +84,6 @@ def run(
                 started_at=now,
                 running_since=now,
                 heartbeat_at=now,
-                deadline_at=now + timedelta(minutes=deadline_minutes(definition)),
                 exclusive=not definition.allow_overlap,
             )
     except IntegrityError:

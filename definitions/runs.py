@@ -13,13 +13,12 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectit.db import single_statement
+from connectit.db import single_statement, update_returning
 from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
-from definitions.runner import deadline_minutes
 from oauth2_auth.tokens import Trigger
 
 log = logging.getLogger(__name__)
@@ -69,41 +68,37 @@ class MustWait(Exception):
 
 
 def claim(run_id: int, *, worker: str) -> Run | None:
-    """Take the queued run for this worker. None when it is not queued any more (cancelled, or
-    taken); ``MustWait`` when another run of its definition is running."""
-    record = Run.objects.select_related("definition__authorization").filter(pk=run_id).first()
-    if record is None or record.outcome != Outcome.QUEUED:
-        return None
+    """Take the queued run for this worker, with its definition. None when it is not queued any
+    more (cancelled, or taken); ``MustWait`` when another run of its definition is running."""
     now = timezone.now()
-    values = {
-        "outcome": Outcome.RUNNING,
-        "running_since": now,
-        "heartbeat_at": now,
-        "deadline_at": now + timedelta(minutes=deadline_minutes(record.definition)),
-        "worker": worker[:64],
-        "step": "Starting",
-    }
+    values = {"outcome": Outcome.RUNNING, "running_since": now, "heartbeat_at": now, "worker": worker[:64]}
+    values["step"] = "Starting"
+    # One statement: the compare-and-set on the outcome also reads the run (a worker claims
+    # every run, so a SELECT before it would cost as much again).
+    quote = connection.ops.quote_name
+    where = f"{quote(Run._meta.pk.column)} = %s AND {quote(Run._meta.get_field('outcome').column)} = %s"
     try:
         with single_statement():
-            claimed = Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED).update(**values)
+            record = update_returning(Run, values, where, [run_id, Outcome.QUEUED])
     except IntegrityError:
-        _wait(record)
-        raise MustWait(record.definition_id) from None
-    if not claimed:
-        return None
-    for name, value in values.items():
-        setattr(record, name, value)
+        definition_id = _wait(run_id)
+        raise MustWait(definition_id) from None
+    if record is not None:
+        record.definition = Definition.objects.select_related("authorization").get(pk=record.definition_id)
     return record
 
 
-def _wait(record: Run) -> None:
+def _wait(run_id: int) -> int:
+    """Mark the run as waiting for its turn; its definition's id."""
+    definition_id = Run.objects.filter(pk=run_id).values_list("definition_id", flat=True).get()
     running = (
-        Run.objects.filter(definition_id=record.definition_id, outcome=Outcome.RUNNING, exclusive=True)
+        Run.objects.filter(definition_id=definition_id, outcome=Outcome.RUNNING, exclusive=True)
         .values_list("pk", flat=True)
         .first()
     )
     step = f"Waiting for run {running} of this definition to finish" if running else "Waiting"
-    Run.objects.filter(pk=record.pk, outcome=Outcome.QUEUED).update(task_id="", step=step)
+    Run.objects.filter(pk=run_id, outcome=Outcome.QUEUED).update(task_id="", step=step)
+    return definition_id
 
 
 def pick_waiting(definition_id: int) -> list[int]:

@@ -3,8 +3,8 @@
 Start one or more of these beside the web servers, on any machine that reaches the database. Each
 runs up to ``--threads`` tasks at once (a run spends most of its time waiting for an API, so one
 hanging import does not hold up the rest), and no two threads or workers ever take the same task:
-each thread is django-tasks-db's worker loop, which claims a task with SKIP LOCKED on PostgreSQL
-and in an exclusive transaction on SQLite.
+each thread is a ``connectit.task_loop.TaskLoop``, which claims a task in one UPDATE that skips
+rows other workers hold on PostgreSQL and runs under the database's write lock on SQLite.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils.crypto import get_random_string
-from django_tasks_db.management.commands.db_worker import Worker as TaskLoop
 
 from connectit import worker
+from connectit.task_loop import TaskLoop
 
 log = logging.getLogger("connectit.worker")
 
@@ -81,16 +81,7 @@ class Command(BaseCommand):
 
 
 def _loop(worker_id: str, interval: float, batch: bool) -> TaskLoop:
-    return TaskLoop(
-        queue_names=["default"],
-        interval=interval,
-        batch=batch,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id=worker_id,
-        excluded_queue_names=[],
-    )
+    return TaskLoop(worker_id=worker_id, interval=interval, batch=batch)
 
 
 def _run(loop: TaskLoop) -> None:
