@@ -21,6 +21,8 @@ from functools import lru_cache
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import FieldError
 from django.db import models
@@ -40,6 +42,22 @@ def _fernet(keys: tuple[str, ...]) -> MultiFernet:
 def fernet() -> MultiFernet:
     # Keyed on the settings value so tests that override the keys get a matching MultiFernet.
     return _fernet(tuple(settings.CONNECTIT_ENCRYPTION_KEYS))
+
+
+@lru_cache(maxsize=8)
+def _derived_fernet(keys: tuple[str, ...], purpose: str) -> MultiFernet:
+    def derive(key: str) -> bytes:
+        hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode())
+        return base64.urlsafe_b64encode(hkdf.derive(base64.urlsafe_b64decode(key)))
+
+    return MultiFernet([Fernet(derive(key)) for key in keys])
+
+
+def fernet_for(purpose: str) -> MultiFernet:
+    """A Fernet for tokens that leave the server (in a page) for ``purpose``: its keys are
+    derived from the encryption keys (HKDF-SHA256, the purpose as info), so such a token is never
+    a ciphertext under the keys that protect stored secrets, and rotating the keys rotates it."""
+    return _derived_fernet(tuple(settings.CONNECTIT_ENCRYPTION_KEYS), purpose)
 
 
 def encrypt(plaintext: str) -> str:

@@ -10,7 +10,7 @@ from django import forms
 from django.db import models
 from django.utils.text import capfirst
 
-from connectit.fields import fernet, is_stored
+from connectit.fields import fernet_for, is_stored
 
 # A secret typed into a form that failed validation is kept this long (seconds), encrypted in the
 # page, so fixing another field does not silently drop it.
@@ -29,7 +29,8 @@ class SecretFieldsMixin:
     decrypted by the form.
 
     When the form fails validation for any reason, a secret that was typed is not lost: it comes
-    back encrypted (Fernet, with the field's name and a one-hour limit inside) in a hidden
+    back encrypted (Fernet under a key derived for this purpose only, with the field's name and a
+    one-hour limit inside) in a hidden
     ``<name>_kept`` field, never in clear, and a blank input on the next submission uses it.
     """
 
@@ -142,13 +143,13 @@ class SecretFieldsMixin:
 
 def _seal(name: str, value: str) -> str:
     payload = json.dumps({"purpose": KEPT_PURPOSE, "field": name, "value": value})
-    return fernet().encrypt(payload.encode()).decode()
+    return fernet_for(KEPT_PURPOSE).encrypt(payload.encode()).decode()
 
 
 def _unseal(name: str, token: str) -> str | None:
     """The kept value, if the token is ours, for this field and not older than the limit."""
     try:
-        payload = json.loads(fernet().decrypt(token.encode(), ttl=KEPT_SECRET_TTL))
+        payload = json.loads(fernet_for(KEPT_PURPOSE).decrypt(token.encode(), ttl=KEPT_SECRET_TTL))
     except (InvalidToken, ValueError, TypeError):
         return None
     if (

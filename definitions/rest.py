@@ -26,6 +26,7 @@ from definitions.templating import ESCAPE_FOR_CONTENT_TYPE, fill, url_escape
 
 PAGE_PLACEHOLDER = "page"
 RETRY_STATUSES = (429, 503)
+NOT_JSON = object()  # a page that is not JSON (or an error): told apart from a JSON null
 
 
 def execute(caller: Caller, run_log: RunLog, params: dict[str, str], payload: str | None) -> None:
@@ -37,7 +38,8 @@ def execute(caller: Caller, run_log: RunLog, params: dict[str, str], payload: st
     body = payload if payload is not None else fill_body(definition, params)
     response = request(caller, run_log, url, body)
     if definition.direction == Direction.IMPORT:
-        run_log.page(1, url, response, count_items(response, definition))
+        data = page_json(response) if definition.items_property else NOT_JSON
+        run_log.page(1, url, response, count_items(data, definition))
     else:
         run_log.export_body(response)
     check_status(response)
@@ -128,9 +130,14 @@ def import_pages(caller: Caller, run_log: RunLog, params: dict[str, str]) -> Non
     while True:
         number += 1
         response = request(caller, run_log, url, body)
-        run_log.page(number, url, response, count_items(response, definition))
+        data = page_json(response)  # parsed once, for the count and for paging
+        run_log.page(number, url, response, count_items(data, definition))
         check_status(response)
-        data = parse_json(response)
+        if data is NOT_JSON:
+            raise RunFailed(
+                f"Page answered {response.headers.get('content-type') or 'no content type'}, not JSON, "
+                "so paging cannot continue."
+            )
         if definition.paging == Paging.PAGE_NUMBER:
             if page_is_empty(data, definition) or last_page(data, definition, page_value):
                 return
@@ -148,29 +155,19 @@ def import_pages(caller: Caller, run_log: RunLog, params: dict[str, str]) -> Non
         run_log.checkpoint()
 
 
-def parse_json(response: http.Response) -> Any:
+def page_json(response: http.Response) -> Any:
+    """A successful page's JSON; ``NOT_JSON`` for an error status or a body that is not JSON."""
+    if response.status >= 300:
+        return NOT_JSON
     try:
         return json.loads(response.content)
     except ValueError:
-        raise RunFailed(
-            f"Page answered {response.headers.get('content-type') or 'no content type'}, not JSON, "
-            "so paging cannot continue."
-        ) from None
+        return NOT_JSON
 
 
-def count_items(response: http.Response, definition: Definition) -> int | None:
-    """Records in a single import page, when the definition names its items property."""
-    if not definition.items_property or response.status >= 300:
-        return None
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return None
-    return _count(data, definition)
-
-
-def _count(data: Any, definition: Definition) -> int | None:
-    if not definition.items_property:
+def count_items(data: Any, definition: Definition) -> int | None:
+    """Records in a page's JSON, when the definition names its items property."""
+    if data is NOT_JSON or not definition.items_property:
         return None
     items = lookup(data, definition.items_property)
     return len(items) if isinstance(items, list) else None

@@ -10,6 +10,7 @@ import logging
 import os
 import socket
 import threading
+import traceback
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -69,7 +70,9 @@ def execute_run(run_id: int) -> None:
     try:
         _execute(run_id)
     except Exception as exc:  # noqa: BLE001 - its text may quote a parameter: the type only
-        log.error("Run %s: the task failed with %s", run_id, type(exc).__name__)
+        # Where it failed (file, line, code), never the exception's text or any variable.
+        where = "".join(traceback.format_tb(exc.__traceback__))
+        log.error("Run %s: the task failed with %s at:\n%s", run_id, type(exc).__name__, where)
 
 
 def _execute(run_id: int) -> None:

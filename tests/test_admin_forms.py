@@ -3,8 +3,11 @@ clear) for the corrected form; Code is focused only on new records; help that sh
 
 from __future__ import annotations
 
+import json
 import re
 from unittest import mock
+
+import pytest
 
 from connectit import forms as shared_forms
 from definitions.models import AuthType, Definition
@@ -51,6 +54,26 @@ def test_a_kept_value_for_another_field_is_refused(admin_client) -> None:
     )
     assert response.status_code == 200
     assert "type it again" in response.content.decode()
+    assert not Authorization.objects.exists()
+
+
+def test_a_kept_value_and_a_stored_secret_never_open_each_others_ciphertext(admin_client) -> None:
+    # The page's sealed value is under a key derived for that purpose: a stored ciphertext
+    # pasted into the form is refused, and a sealed value is no ciphertext of a stored secret.
+    from cryptography.fernet import InvalidToken
+
+    from connectit.fields import decrypt, encrypt
+
+    sealed = shared_forms._seal("client_secret", SECRET)
+    with pytest.raises(InvalidToken):
+        decrypt(sealed)
+    stored = encrypt(
+        json.dumps({"purpose": shared_forms.KEPT_PURPOSE, "field": "client_secret", "value": SECRET})
+    )
+    body = admin_client.post(
+        "/oauth2/authorizations/new/", form_data(client_secret="", client_secret_kept=stored)
+    )
+    assert "type it again" in body.content.decode()
     assert not Authorization.objects.exists()
 
 

@@ -615,6 +615,21 @@ def test_it_keeps_no_page_after_the_first_one_over_the_keep_limit(db, api) -> No
     assert [page.kept for page in run.page_set.order_by("number")] == [True, False, False, False]
 
 
+def test_it_counts_the_items_of_a_single_page_import_and_of_each_page(db, api) -> None:
+    api.add(responses.GET, f"{API}/customers", json={"value": [1, 2, 3]})
+    assert go(make_definition(items_property="value")).items == 3
+    for page, items in ((1, [1, 2]), (2, [3]), (3, [])):
+        api.add(responses.GET, f"{API}/items?page={page}&size=2", json={"value": items})
+    assert go(page_number_definition(code="PAGED")).items == 3
+
+
+def test_a_single_page_import_that_is_not_json_succeeds_without_a_count(db, api) -> None:
+    # Only paging needs JSON: a plain import of a CSV is fine, it just has no record count.
+    api.add(responses.GET, f"{API}/customers", body="id,name\n1,a\n", content_type="text/csv")
+    run = go(make_definition(items_property="value"))
+    assert run.outcome == Outcome.SUCCESS and run.items is None and run.pages == 1
+
+
 def test_it_fails_paging_on_a_page_that_is_not_json(db, api) -> None:
     api.add(responses.GET, f"{API}/items?page=1&size=2", json={"value": [1]})
     api.add(

@@ -195,3 +195,17 @@ def test_a_run_nobody_takes_asks_whether_a_worker_is_running(admin_client, expor
     Run.objects.filter(pk=run.pk).update(started_at=timezone.now() - timedelta(seconds=45))
     step = admin_client.get(f"/definitions/runs/{run.pk}/progress/").json()["step"]
     assert step.startswith("Queued for 45 s: no worker has taken it yet") and "manage.py worker" in step
+
+
+def test_a_task_that_fails_outside_its_run_logs_where_but_never_the_text(export, monkeypatch, caplog) -> None:
+    from definitions import runs, tasks
+
+    def broken(run_id: int, *, worker: str):
+        raise ValueError(f"a parameter quoted in an error: {SECRET}")
+
+    monkeypatch.setattr(runs, "claim", broken)
+    tasks.execute_run.call(12345)  # never raises: the task framework would store the traceback
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "Run 12345: the task failed with ValueError at:" in logged
+    assert "definitions/tasks.py" in logged and "_execute" in logged  # where it failed
+    assert SECRET not in logged
