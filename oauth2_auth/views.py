@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -195,23 +197,23 @@ def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @require_GET
 def callback(request: HttpRequest) -> HttpResponse:
-    """Where the provider sends the browser back. Answers with a redirect to the record's page,
-    so the code never stays in the address bar or the history."""
+    """Where the provider sends the browser back. Always answers with a redirect (to the record's
+    page, or to the list or the sign-in page when the answer cannot be used), so the code never
+    stays in the address bar or the history."""
     if not request.user.is_authenticated:
-        context = {
-            "title": "You were signed out",
-            "message": "Your session ended before the provider sent you back, so its answer was not "
-            "used. Sign in, then click Get Token again.",
-        }
-        return render(request, "error.html", context, status=403)
+        messages.error(
+            request,
+            "You were signed out before the provider sent you back, so its answer was not used. "
+            "Sign in, then click Get Token again.",
+        )
+        # The sign-in page comes back to the list, never to this URL: that would carry the code.
+        login = resolve_url(settings.LOGIN_URL)
+        return redirect(f"{login}?{urlencode({'next': reverse('oauth2_auth:list')})}")
     try:
         pending = consent.pop(request.session, request.GET.get("state", ""))
     except consent.ConsentStateError as exc:
-        context = {
-            "title": "This sign-in answer cannot be used",
-            "message": f"{exc} Start again with Get Token.",
-        }
-        return render(request, "error.html", context, status=403)
+        messages.error(request, f"This sign-in answer cannot be used: {exc} Start again with Get Token.")
+        return redirect("oauth2_auth:list")
     record = get_object_or_404(Authorization, pk=pending.pk)
     trigger = Trigger.user(request.user)
     error = request.GET.get("error")

@@ -152,9 +152,9 @@ def test_a_definition_page(admin_client: Client, authorization: Authorization) -
     assert_strict_page(admin_client.get("/definitions/runs/"))
 
 
-def test_an_error_page(admin_client: Client) -> None:
-    response = admin_client.get("/oauth2/callback/", {"state": "unknown", "code": "x"})
-    assert_strict_page(response, status=403)
+def test_an_unusable_sign_in_answer_lands_on_a_strict_page(admin_client: Client) -> None:
+    response = admin_client.get("/oauth2/callback/", {"state": "unknown", "code": "x"}, follow=True)
+    assert_strict_page(response)
     assert "This sign-in answer cannot be used" in response.content.decode()
 
 

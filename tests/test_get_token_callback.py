@@ -66,14 +66,21 @@ def test_it_exchanges_the_code_and_redirects_to_the_record(admin_client, record)
     assert record.events.first().kind == EventKind.CONSENT_GIVEN
 
 
+def assert_sent_to_list(response) -> None:
+    """An answer that cannot be used leaves the callback URL (and its code) at once."""
+    assert response.status_code == 302 and response["Location"] == "/oauth2/authorizations/"
+
+
 def test_it_rejects_replayed_state(admin_client, record) -> None:
     params = start(admin_client, record)
     with responses.RequestsMock() as mock:
         mock.post(TOKEN_URL, json={"access_token": "a", "expires_in": 60})
         assert admin_client.get(CALLBACK, {"code": "c", "state": params["state"]}).status_code == 302
     replay = admin_client.get(CALLBACK, {"code": "c", "state": params["state"]})
-    assert replay.status_code == 403
-    assert "does not match a Get Token started in this browser session" in replay.content.decode()
+    assert_sent_to_list(replay)
+    body = admin_client.get(replay["Location"]).content.decode()
+    assert "This sign-in answer cannot be used" in body
+    assert "does not match a Get Token started in this browser session" in body
 
 
 def test_it_rejects_state_from_another_session(admin_client, admin_user, record) -> None:
@@ -82,7 +89,7 @@ def test_it_rejects_state_from_another_session(admin_client, admin_user, record)
     other.force_login(admin_user)
     with responses.RequestsMock():  # no request may reach the token endpoint
         response = other.get(CALLBACK, {"code": "c", "state": params["state"]})
-    assert response.status_code == 403
+    assert_sent_to_list(response)
     record.refresh_from_db()
     assert record.status == Status.NOT_CONNECTED
 
@@ -90,8 +97,8 @@ def test_it_rejects_state_from_another_session(admin_client, admin_user, record)
 def test_it_rejects_a_forged_state(admin_client, record) -> None:
     start(admin_client, record)
     with responses.RequestsMock():
-        assert admin_client.get(CALLBACK, {"code": "c", "state": "forged"}).status_code == 403
-        assert admin_client.get(CALLBACK, {"code": "c"}).status_code == 403
+        assert_sent_to_list(admin_client.get(CALLBACK, {"code": "c", "state": "forged"}))
+        assert_sent_to_list(admin_client.get(CALLBACK, {"code": "c"}))
 
 
 def test_it_rejects_expired_state(admin_client, record) -> None:
@@ -102,8 +109,8 @@ def test_it_rejects_expired_state(admin_client, record) -> None:
     session[consent.SESSION_KEY] = pending
     session.save()
     with responses.RequestsMock():
-        response = admin_client.get(CALLBACK, {"code": "c", "state": params["state"]})
-    assert response.status_code == 403
+        response = admin_client.get(CALLBACK, {"code": "c", "state": params["state"]}, follow=True)
+    assert response.redirect_chain == [("/oauth2/authorizations/", 302)]
     assert "expired" in response.content.decode()
 
 
@@ -175,13 +182,18 @@ def test_a_failed_exchange_keeps_the_old_tokens(admin_client, record) -> None:
     assert (record.token.access_token, record.token.refresh_token) == ("old-access", "old-refresh")
 
 
-def test_it_tells_a_signed_out_user_to_start_again_without_keeping_the_code(client, record) -> None:
+def test_it_tells_a_signed_out_user_to_start_again_without_keeping_the_code(
+    client, admin_user, record
+) -> None:
     # A login redirect would carry the one-time code in its "next" parameter.
     response = client.get(CALLBACK, {"code": "one-time-code-XYZ", "state": "s"})
-    assert response.status_code == 403
-    body = response.content.decode()
+    assert response.status_code == 302
+    # To the sign-in page, which then comes back to the list: never to the callback URL.
+    assert response["Location"] == "/accounts/login/?next=%2Foauth2%2Fauthorizations%2F"
+    assert "one-time-code-XYZ" not in response["Location"]
+    body = client.get(response["Location"]).content.decode()
     assert "Sign in, then click Get Token again." in body
-    assert "one-time-code-XYZ" not in body and "Location" not in response
+    assert "one-time-code-XYZ" not in body
 
 
 def test_it_refuses_an_answer_without_iss_when_iss_is_required(admin_client, record) -> None:
