@@ -101,6 +101,8 @@ def execute(record: Run) -> None:
 def _execute(
     record: Run, definition: Definition, params: dict[str, str], payload: str | None, trigger: tokens.Trigger
 ) -> None:
+    # A token the run asks for is recorded against the run, not just against who started it.
+    trigger = tokens.Trigger(f"run {record.pk} of {definition.code}, started by {trigger.label}")
     minutes = deadline_minutes(definition)
     run_log = RunLog(record, deadline=time.monotonic() + minutes * 60, deadline_minutes=minutes)
     follow(run_log)

@@ -271,9 +271,12 @@ def test_it_requests_one_client_credentials_token_for_several_runs(db, api) -> N
     vendors = make_definition(
         code="VENDORS", endpoint_url=f"{API}/vendors", auth_type=AuthType.OAUTH2, authorization=authorization
     )
-    outcomes = [go(customers).outcome, go(vendors).outcome, go(customers).outcome]
-    assert outcomes == [Outcome.SUCCESS] * 3
+    runs = [go(customers), go(vendors), go(customers)]
+    assert [run.outcome for run in runs] == [Outcome.SUCCESS] * 3
     assert len(token_calls(api)) == 1
+    # The token event names the run that asked for it, not only who started the run.
+    event = authorization.events.get()
+    assert event.trigger == f"run {runs[0].pk} of CUSTOMERS, started by test"
     form = dict(parse_qsl(token_calls(api)[0].request.body))
     assert form["grant_type"] == "client_credentials"
     assert form["client_secret"] == CLIENT_SECRET

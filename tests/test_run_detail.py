@@ -94,6 +94,16 @@ def test_it_shows_the_request_with_redacted_headers(admin_client, imported) -> N
     assert TOKEN not in body
 
 
+def test_a_paged_import_says_which_page_the_request_and_the_body_belong_to(admin_client, imported) -> None:
+    # The request block holds the last page's request; page 1's body sits under page 1's URL.
+    body = text(admin_client.get(url(imported)))
+    assert "of page 2, the last" in body.split('id="request-which">', 1)[1].split("</small>", 1)[0]
+    first = body.split('id="first-page-request">', 1)[1].split("</p>", 1)[0]
+    assert first == "GET https://api.example.com/customers?company=contoso · HTTP 200"
+    assert body.index('id="first-page-request"') < body.index('id="response-body"')
+    assert 'id="run-items">2<' in body  # the record count, over both pages
+
+
 def test_it_shows_the_response_headers_and_a_pretty_printed_body(admin_client, imported) -> None:
     body = text(admin_client.get(url(imported)))
     assert "content-type: application/json" in body.lower()
