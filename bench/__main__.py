@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-REPO = Path(__file__).resolve().parent.parent
-OUT_DIR = REPO / "var" / "bench"
+from bench import OUT_DIR, REPO
+
 PG_SCRATCH = "connectit_bench"
 
 

@@ -33,13 +33,12 @@ from django.db import connection
 from django.db.models import Max, Min
 from django.test import Client
 
-from bench import sizes
+from bench import OUT_DIR, REPO, sizes
 from definitions import runner, tasks
 from definitions.models import UNFINISHED, AuthType, Definition, Outcome, Run
 from oauth2_auth import tokens
 
-REPO = Path(__file__).resolve().parent.parent
-LOG_DIR = REPO / "var" / "bench" / "logs"
+LOG_DIR = OUT_DIR / "logs"
 TRIGGER = tokens.Trigger("bench")
 # The flags of `make run` (manage.py serve): 2 workers of 4 threads each, gthread.
 GUNICORN_FLAGS = ["--workers", "2", "--threads", "4", "--worker-class", "gthread"]

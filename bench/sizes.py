@@ -9,11 +9,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import requests
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import REPO
 
 
 @dataclass(frozen=True)

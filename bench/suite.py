@@ -32,7 +32,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench import background, sizes  # noqa: E402
+from bench import REPO, background, sizes  # noqa: E402
 from definitions import runner  # noqa: E402
 from definitions.models import AuthType, Definition, Direction, Outcome, Paging, Run  # noqa: E402
 from oauth2_auth import tokens  # noqa: E402
@@ -45,7 +45,6 @@ from oauth2_auth.models import (  # noqa: E402
     host_port,
 )
 
-REPO = Path(__file__).resolve().parent.parent
 TRIGGER = tokens.Trigger("bench")
 SIZE = sizes.get(os.environ.get("BENCH_SIZE", "full"))
 FAKE_TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9." + "x" * 1400  # an Entra token is ~1.5 KB

@@ -6,9 +6,8 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench import OUT_DIR, REPO
 
 
 def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
@@ -24,7 +23,7 @@ def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "| Database | Benchmark |" in result.stdout
-    summary = json.loads((REPO / "var" / "bench" / "smoke.json").read_text())
+    summary = json.loads((OUT_DIR / "smoke.json").read_text())
     for backend, figures in summary["results"].items():
         assert figures["stampede_threads"]["token_requests"] == 1, backend
         assert figures["stampede_processes"]["token_requests"] == 1, backend
