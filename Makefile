@@ -10,7 +10,7 @@ PIP_VERSION := 26.3
 PIP_STAMP := $(VENV)/.pip-$(PIP_VERSION)
 PIP := $(BIN)/python -m pip --quiet
 
-.PHONY: run test install install-dev lint format bench migrate check-wheels python-version
+.PHONY: run test install install-dev lint format bench screenshots migrate check-wheels python-version
 
 python-version:
 	@test -n "$(PYTHON)" && "$(PYTHON)" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 11))' \
@@ -74,3 +74,7 @@ lint: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# README's screenshots, from demo records in headless Chromium (needs /usr/bin/chromium).
+screenshots: install-dev
+	CONNECTIT_SCREENSHOTS=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest -p no:cacheprovider -q tests/test_screenshots.py
