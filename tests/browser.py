@@ -105,3 +105,15 @@ def log_in(page, live_server_url: str, username: str, password: str) -> None:
     field(page, "Username").fill(username)
     field(page, "Password").fill(password)
     page.get_by_role("button", name="Log in").click()
+
+
+# The two screens every page of the day-to-day work is tried on (issue 12): a laptop and a phone.
+VIEWPORTS = {"desktop": (1366, 900), "phone": (390, 844)}
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def sized_page(request, page):
+    """``page`` at each of VIEWPORTS in turn (a test using it runs once per screen)."""
+    width, height = VIEWPORTS[request.param]
+    page.set_viewport_size({"width": width, "height": height})
+    return page

@@ -15,7 +15,8 @@ from tests.provider_helpers import cc_record
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_copy_puts_the_callback_url_on_the_clipboard(page, live_server, admin_user) -> None:
+def test_copy_puts_the_callback_url_on_the_clipboard(sized_page, live_server, admin_user) -> None:
+    page = sized_page
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     log_in(page, live_server.url, "admin", PASSWORD)
     page.goto(f"{live_server.url}/oauth2/authorizations/new/")
@@ -28,8 +29,9 @@ def test_copy_puts_the_callback_url_on_the_clipboard(page, live_server, admin_us
 
 
 def test_a_token_action_lands_on_the_bearer_token_tab_and_the_tab_survives_a_reload(
-    page, live_server, admin_user, oauth_provider
+    sized_page, live_server, admin_user, oauth_provider
 ) -> None:
+    page = sized_page
     oauth_provider.reset()
     record = cc_record(oauth_provider)
     log_in(page, live_server.url, "admin", PASSWORD)
