@@ -127,6 +127,18 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
     return table + background_rows(result)
 
 
+def throughput_row(tput: dict) -> tuple[str, str, str, str]:
+    api = f", API answering in {tput['api_delay_ms']} ms" if tput["api_delay_ms"] else ", quick GET"
+    return (
+        f"Throughput, {tput['runs']} runs{api}: queued first, then drained by {tput['workers']} workers "
+        f"of {tput['threads']} threads",
+        f"drained in {tput['queued_s']} s ({tput['queued_per_s']}/s) vs inline {tput['inline_s']} s "
+        f"({tput['inline_per_s']}/s): x{tput['ratio']}; queueing took {tput['submit_s']} s",
+        tput["target"],
+        tput["met"],
+    )
+
+
 def background_rows(result: dict) -> list[tuple[str, str, str, str]]:
     hang, latency, tput, locked = (
         result["health_during_hang"],
@@ -151,13 +163,8 @@ def background_rows(result: dict) -> list[tuple[str, str, str, str]]:
             latency["target"],
             latency["met"],
         ),
-        (
-            f"Throughput, {tput['runs']} runs queued first, then drained by {tput['workers']} workers",
-            f"drained in {tput['queued_s']} s ({tput['queued_per_s']}/s) vs inline {tput['inline_s']} s "
-            f"({tput['inline_per_s']}/s): x{tput['ratio']}; queueing took {tput['submit_s']} s",
-            tput["target"],
-            tput["met"],
-        ),
+        throughput_row(tput),
+        throughput_row(result["throughput_slow_api"]),
         (
             f'"database is locked" ({locked["log_files"]} process logs)',
             f"{locked['locked_log_lines']} log line(s), {locked['failed_runs_locked']} failed run(s); "

@@ -76,6 +76,8 @@ class Handler(BaseHTTPRequestHandler):
                 self.page_cache[number] = _page(number, self.page_bytes, self.pages)
             self._send(200, self.page_cache[number])
         else:
+            # ?delay_ms=N: an API that takes N ms to answer, as a real one does.
+            time.sleep(int(parse_qs(parts.query).get("delay_ms", ["0"])[0]) / 1000)
             self._send(200, b'{"value": []}')
 
     def _token(self, delay: float | None = None) -> None:

@@ -41,6 +41,8 @@ class Size:
     latency_runs: int  # runs submitted one at a time to one idle worker
     throughput_runs: int  # runs inline, and queued for throughput_workers workers
     throughput_workers: int
+    api_delay_ms: int  # the API's answer time in the second throughput figure
+    slow_api_runs: int  # runs inline, and queued, against that API
 
 
 FULL = Size(
@@ -67,6 +69,8 @@ FULL = Size(
     latency_runs=100,
     throughput_runs=1000,
     throughput_workers=2,
+    api_delay_ms=50,
+    slow_api_runs=400,
 )
 
 SMOKE = Size(
@@ -93,6 +97,8 @@ SMOKE = Size(
     latency_runs=3,
     throughput_runs=20,
     throughput_workers=2,
+    api_delay_ms=20,
+    slow_api_runs=10,
 )
 
 

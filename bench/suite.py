@@ -528,6 +528,7 @@ def main() -> None:
             "health_during_hang": lambda: background.bench_health_during_hang(server, SIZE),
             "queue_latency": lambda: background.bench_queue_latency(server, SIZE),
             "throughput": lambda: background.bench_throughput(server, SIZE),
+            "throughput_slow_api": lambda: background.bench_throughput_slow_api(server, SIZE),
             # Last: counted over the logs and runs of every step above.
             "database_locked": background.database_locked,
         }
