@@ -217,6 +217,9 @@ class BearerToken(models.Model):
     access_token = EncryptedTextField()
     refresh_token = EncryptedTextField()
     token_type = models.CharField(max_length=40, blank=True)
+    # The scope the provider says it granted (RFC 6749 5.1); empty when it did not say, which
+    # means the scope that was asked for.
+    scope = models.CharField(max_length=2000, blank=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     obtained_at = models.DateTimeField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=TokenState.choices, default=TokenState.NOT_CONNECTED)

@@ -442,6 +442,7 @@ def _store(record: Authorization, lease: str, issued: flows.Token, *, trigger: T
     values = {
         "access_token": issued.access_token,
         "token_type": issued.token_type,
+        "scope": issued.scope[:2000],
         "obtained_at": now,
         "expires_at": now + timedelta(seconds=issued.expires_in) if issued.expires_in is not None else None,
         "state": TokenState.CONNECTED,
@@ -480,7 +481,8 @@ def _fail(
 def _describe(token: flows.Token) -> str:
     lifetime = f"valid for {token.expires_in} s" if token.expires_in is not None else "no expiry given"
     refresh = "with a new refresh token" if token.refresh_token else "no new refresh token"
-    return f"{lifetime}, {refresh}"
+    scopes = f", scopes: {token.scope}" if token.scope else ""
+    return f"{lifetime}, {refresh}{scopes}"
 
 
 def clear(record: Authorization, *, trigger: Trigger) -> None:
@@ -502,6 +504,7 @@ def _forget(record: Authorization, trigger: Trigger, kind: str, message: str) ->
             access_token="",
             refresh_token="",
             token_type="",
+            scope="",
             expires_at=None,
             obtained_at=None,
             state=TokenState.NOT_CONNECTED,
