@@ -8,4 +8,5 @@ class ConnectITConfig(AppConfig):
     verbose_name = "ConnectIT"
 
     def ready(self) -> None:
-        from connectit import alerts, audit  # noqa: F401 - sign-in receivers; the alert jobs
+        # Sign-in receivers; the alert jobs; the job that forgets old form submission keys.
+        from connectit import alerts, audit, submissions  # noqa: F401

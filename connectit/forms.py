@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 from cryptography.fernet import InvalidToken
@@ -178,3 +180,125 @@ def tab_fields(tabs: tuple, secret_fields: tuple[str, ...]) -> tuple[str, ...]:
     secrets (and their clear boxes), which SecretFieldsMixin adds itself."""
     skip = set(secret_fields) | {f"{name}_{part}" for name in secret_fields for part in ("clear", "kept")}
     return tuple(name for _tab, _label, names, _when in tabs for name in names if name not in skip)
+
+
+# How templates/_form_tabs.html lays out a tabbed form. A form may set, besides ``tabs`` and
+# ``field_show_when``:
+#   required_when = {"field": "other=value[,value]"}: required only while that holds (the page
+#       marks it; the form's clean() enforces it);
+#   advanced = {"tab id": ("summary", ("field", ...))}: fields most people leave as they are,
+#       folded into a closed <details> on that tab;
+#   read_only = True: values as text, never inputs (set by connectit.records.edit_record).
+
+
+@dataclass(frozen=True)
+class Row:
+    field: forms.BoundField
+    show_when: str
+    required_when: str
+    text: str  # the value as the read-only page shows it
+    multiline: bool
+
+
+@dataclass(frozen=True)
+class Tab:
+    id: str
+    label: str
+    show_when: str
+    rows: list[Row]
+    advanced_label: str = ""
+    advanced_rows: list[Row] = dc_field(default_factory=list)
+    advanced_open: bool = False
+
+    @property
+    def has_errors(self) -> bool:
+        return any(row.field.errors for row in (*self.rows, *self.advanced_rows))
+
+    @property
+    def all_rows(self) -> list[Row]:
+        return [*self.rows, *self.advanced_rows]
+
+
+def tab_layout(form: forms.BaseForm) -> list[Tab]:
+    """The tabs of ``form`` with their rows; a read-only form leaves out what does not apply to
+    the record (a tab or field whose show-when rule does not hold) and every clear box."""
+    read_only = getattr(form, "read_only", False)
+    advanced = getattr(form, "advanced", {})
+    tabs = []
+    for tab_id, label, names, show_when in form.tabs:
+        if read_only and not _holds(form, show_when):
+            continue
+        folded_label, folded = advanced.get(tab_id, ("", ()))
+        rows = [_row(form, name) for name in names if name not in folded]
+        folded_rows = [_row(form, name) for name in folded]
+        if read_only:
+            rows = [row for row in rows if _shown_read_only(form, row)]
+            folded_rows = [row for row in folded_rows if _shown_read_only(form, row)]
+        tabs.append(
+            Tab(
+                tab_id,
+                label,
+                show_when,
+                rows,
+                folded_label,
+                folded_rows,
+                any(row.field.errors or _differs(form, row.field.name) for row in folded_rows),
+            )
+        )
+    return tabs
+
+
+def _row(form: forms.BaseForm, name: str) -> Row:
+    bound = form[name]
+    return Row(
+        bound,
+        getattr(form, "field_show_when", {}).get(name, ""),
+        getattr(form, "required_when", {}).get(name, ""),
+        _text(form, bound) if getattr(form, "read_only", False) else "",
+        isinstance(bound.field.widget, forms.Textarea),
+    )
+
+
+def _shown_read_only(form: forms.BaseForm, row: Row) -> bool:
+    secret_parts = {
+        f"{name}_{part}" for name in getattr(form, "secret_fields", ()) for part in ("clear", "kept")
+    }
+    return row.field.name not in secret_parts and _holds(form, row.show_when)
+
+
+def _holds(form: forms.BaseForm, rule: str) -> bool:
+    """A "field=value[,value]" rule against the form's values (an empty rule always holds)."""
+    if not rule:
+        return True
+    name, values = rule.split("=", 1)
+    if name not in form.fields:
+        return True
+    return str(form[name].value()) in values.split(",")
+
+
+def _differs(form: forms.BaseForm, name: str) -> bool:
+    """Whether a field holds something else than its model default (then it is not folded away)."""
+    try:
+        default = form.instance._meta.get_field(name).get_default()
+    except (AttributeError, LookupError):
+        return False
+    return str(form[name].value() or "") != str(default or "")
+
+
+def _text(form: forms.BaseForm, bound: forms.BoundField) -> str:
+    """A value as text for a user who may not change it; a secret only as stored or not."""
+    if bound.name in getattr(form, "secret_fields", ()):
+        return "stored" if is_stored(form.instance, bound.name) else "not set"
+    value = bound.value()
+    field = bound.field
+    if isinstance(field, forms.BooleanField):
+        return "Yes" if value else "No"
+    if isinstance(field, forms.ModelChoiceField):
+        return str(value) if value not in (None, "") else "—"
+    choices = getattr(bound.field.widget, "choices", None) or getattr(field, "choices", None)
+    if choices is not None:
+        labels = {str(key): label for key, label in choices}
+        value = labels.get(str(value), value)
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, indent=2, ensure_ascii=False) if value else ""
+    return str(value) if value not in (None, "") else "—"

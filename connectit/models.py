@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -151,3 +152,17 @@ class AlertDelivery(models.Model):
             return "queued"
         # Claimed and not yet answered, or waiting for its next attempt after a failure.
         return "retrying" if self.last_error else "sending"
+
+
+class FormSubmission(models.Model):
+    """A form page's random key, recorded by the first POST that carried it (connectit/submissions.py
+    writes every column). The unique key makes a repeated POST of the same page, even at the same
+    moment, find it taken: the action it asked for runs once."""
+
+    key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    action = models.CharField(max_length=60, help_text="What the form asked for, e.g. get_token:12.")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return self.action

@@ -33,6 +33,8 @@ def edit_record(
         # The styled 403 page names what the user's role allows and which role this needs.
         raise PermissionDenied
     form = make_form(request.POST if request.method == "POST" else None, record)
+    # A user who may look but not change gets the values as text (templates/_form_tabs.html).
+    form.read_only = record is not None and not request.user.has_perm(change_permission)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         audit.record(

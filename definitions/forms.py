@@ -5,11 +5,13 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.utils import timezone
+from django.urls import reverse
+from django.utils.html import format_html
 from lxml import etree
 
 from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, no_autofocus_when_editing, tab_fields
+from connectit.times import time_element
 from connectit.validators import PLACEHOLDER
 from definitions.calls import CREDENTIAL_HEADERS
 from definitions.models import AuthType, Definition, Direction, Kind, Paging, SoapMode
@@ -101,6 +103,102 @@ TABS = (
 SCHEDULE_FIELDS = frozenset({"schedule_enabled", "schedule_every", "schedule_cron", "active"})
 
 
+CATALOG_FIELD = "operation_catalog"
+CATALOG_LIMIT = 500  # operations (and parameters per operation) kept from one WSDL
+
+
+def parse_catalog(raw: str | None) -> list[dict[str, Any]] | None:
+    """The operations the page read from the WSDL (JSON, as ``soap.list_operations`` returns
+    them), checked and trimmed; None when nothing was posted or it is not that shape."""
+    if not raw:
+        return None
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(items, list):
+        return None
+    catalog = []
+    for item in items[:CATALOG_LIMIT]:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            return None
+        parameters = item.get("parameters") if isinstance(item.get("parameters"), list) else []
+        catalog.append({"name": item["name"][:200], "parameters": _parameters(parameters)})
+    return catalog
+
+
+def _parameters(items: list[Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": str(item.get("name", ""))[:200],
+            "type": str(item.get("type", ""))[:200],
+            "required": bool(item.get("required")),
+            "many": bool(item.get("many")),
+        }
+        for item in items[:CATALOG_LIMIT]
+        if isinstance(item, dict)
+    ]
+
+
+class OperationWidget(forms.Select):
+    """The WSDL operation: a select of the operations read from the WSDL, a Read operations
+    button that reads them from the WSDL URL as typed (static/connectit/wsdl_operations.js, which
+    also keeps the list in a hidden field so that Save stores it), and the chosen operation's
+    parameter names and types (each option carries its own, so the script only shows them)."""
+
+    def __init__(self, operations: list[dict[str, Any]], read_url: str, catalog_name: str) -> None:
+        super().__init__()
+        self.operations = operations
+        self.read_url = read_url
+        self.catalog_name = catalog_name
+
+    def create_option(self, name: str, value: Any, label: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(name, value, label, *args, **kwargs)
+        if value:
+            option["attrs"]["data-parameters"] = describe_parameters(self.operations, str(value))
+        return option
+
+    def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> str:
+        names = [item["name"] for item in self.operations]
+        self.choices = [("", "— read the operations first —" if not names else "---------")]
+        self.choices += [(item, item) for item in names]
+        if value and value not in names:
+            self.choices.append((value, f"{value} (not in the WSDL read last)"))
+        return format_html(
+            '<div class="operation-picker" data-read-url="{}">'
+            '<div class="input-group">{}<button class="btn btn-outline-primary" type="button" '
+            "data-read-operations>Read operations</button></div>"
+            '<input type="hidden" name="{}" value="{}" data-operation-catalog>'
+            '<div class="small mt-1" data-read-status role="status" aria-live="polite"></div>'
+            '<div class="small mt-1 text-body-secondary" data-operation-parameters>{}</div></div>',
+            self.read_url,
+            super().render(name, value, attrs, renderer),
+            self.catalog_name,
+            json.dumps(self.operations) if self.operations else "",
+            describe_parameters(self.operations, value),
+        )
+
+
+def describe_operations(operations: list[dict[str, Any]]) -> dict[str, str]:
+    return {item["name"]: describe_parameters(operations, item["name"]) for item in operations}
+
+
+def describe_parameters(operations: list[dict[str, Any]], chosen: str | None) -> str:
+    """'Parameters of GetCustomer: customer_id (integer, required)' for the chosen operation."""
+    item = next((op for op in operations if op["name"] == chosen), None)
+    if item is None:
+        return ""
+    if not item["parameters"]:
+        return f"{chosen} takes no parameters (or they were not read: read the operations again)."
+    parts = []
+    for parameter in item["parameters"]:
+        notes = [parameter["type"] or "any type"]
+        notes += ["required"] if parameter["required"] else []
+        notes += ["a list"] if parameter["many"] else []
+        parts.append(f"{parameter['name']} ({', '.join(notes)})")
+    return f"Parameters of {chosen}: {'; '.join(parts)}."
+
+
 class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = SECRET_FIELDS
 
@@ -170,16 +268,32 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             self.initial["authorization"] = self.instance.authorization.code
         self._authorization_by_code_when_many()
         self._describe_run_settings()
-        operations = self.instance.wsdl_operations or []
-        if operations:
-            choices = [("", "---------")] + [(name, name) for name in operations]
-            if self.instance.operation and self.instance.operation not in operations:
-                choices.append((self.instance.operation, f"{self.instance.operation} (not in the WSDL)"))
-            self.fields["operation"].widget = forms.Select(choices=choices)
-        else:
-            self.fields[
-                "operation"
-            ].help_text = "Save, then click Read operations from WSDL to pick from a list."
+        self._operation_catalog()
+
+    def _operation_catalog(self) -> None:
+        """The operation select, from the operations read last: posted with this form (read from
+        the WSDL URL as typed, not saved yet) or stored with the record."""
+        posted = parse_catalog(self.data.get(self.add_prefix(CATALOG_FIELD))) if self.is_bound else None
+        self.catalog = posted
+        operations = posted if posted is not None else self.instance.operations()
+        read_url = reverse("definitions:read_operations", args=[self.instance.pk] if self.instance.pk else [])
+        catalog_name = self.add_prefix(CATALOG_FIELD)
+        self.fields["operation"].widget = OperationWidget(operations, read_url, catalog_name)
+        self.fields[
+            "operation"
+        ].help_text = (
+            "Click Read operations to load them from the WSDL URL as typed; nothing is saved until you save."
+        )
+
+    def save(self, commit: bool = True) -> Definition:
+        if self.catalog is not None:
+            self.instance.wsdl_operations = self.catalog
+        return super().save(commit)
+
+    def _own_columns(self, instance: Definition, changed_secrets: list[str]) -> list[str]:
+        # The operations read with this form are saved with it (the column is not a form field).
+        columns = super()._own_columns(instance, changed_secrets)
+        return [*columns, "wsdl_operations"] if self.catalog is not None else columns
 
     def _describe_run_settings(self) -> None:
         """The server defaults and the next scheduled run, where the administrator sets them."""
@@ -189,8 +303,8 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         self.fields["keep_runs_days"].help_text = f"Empty: the server default ({days} days)."
         next_run = self.instance.next_run_at if self.instance.pk else None
         if next_run is not None and self.instance.schedule_enabled and self.instance.active:
-            when = timezone.localtime(next_run).strftime("%Y-%m-%d %H:%M %Z")
-            self.fields["schedule_enabled"].help_text = f"Next run: {when}."
+            # Rendered unescaped by crispy's help text: time_element escapes what it holds.
+            self.fields["schedule_enabled"].help_text = format_html("Next run: {}.", time_element(next_run))
         elif self.instance.schedule_enabled and not self.instance.active:
             self.fields["schedule_enabled"].help_text = "The definition is not active: the schedule waits."
 

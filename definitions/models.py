@@ -194,6 +194,14 @@ class Definition(models.Model):
         self.code = (self.code or "").strip().upper()
         super().save(*args, **kwargs)
 
+    def operations(self) -> list[dict]:
+        """The operations read from the WSDL, each ``{"name", "parameters"}`` (rows saved before
+        parameters were read hold names only: they get no parameters)."""
+        return [
+            item if isinstance(item, dict) else {"name": str(item), "parameters": []}
+            for item in self.wsdl_operations or []
+        ]
+
 
 class Outcome(models.TextChoices):
     QUEUED = "queued", "Queued"

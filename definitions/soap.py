@@ -192,12 +192,36 @@ def find_binding(client, version: str):
     raise RunFailed(f"The WSDL has no SOAP {version} binding.")
 
 
-def list_operations(definition: Definition, caller: Caller) -> list[str]:
-    """Operation names of the definition's SOAP version, read from its WSDL."""
+def list_operations(definition: Definition, caller: Caller) -> list[dict[str, Any]]:
+    """The operations of the definition's SOAP version, read from its WSDL, each with the names
+    and types of its parameters: ``{"name": ..., "parameters": [{"name", "type", "required",
+    "many"}]}``, in name order (the shape ``Definition.wsdl_operations`` keeps)."""
     # A WSDL URL with placeholders cannot be read without a run's parameters: say so, send nothing.
     transport = CallerTransport(caller, None, fill(definition.wsdl_url, {}, url_escape))
     binding = find_binding(load_client(transport), definition.soap_version)
-    return sorted(binding._operations)
+    return [
+        {"name": name, "parameters": _parameters(operation)}
+        for name, operation in sorted(binding._operations.items())
+    ]
+
+
+def _parameters(operation: Any) -> list[dict[str, Any]]:
+    """A document/literal operation's input elements; an operation zeep describes another way
+    gets its signature's ``name: type`` pairs instead."""
+    body = getattr(operation.input, "body", None)
+    elements = getattr(getattr(body, "type", None), "elements", None)
+    if elements is not None:
+        return [
+            {
+                "name": name,
+                "type": getattr(element.type, "name", None) or type(element.type).__name__,
+                "required": (element.min_occurs or 0) >= 1,
+                "many": element.max_occurs != 1,
+            }
+            for name, element in elements
+        ]
+    pairs = [part.split(":", 1) for part in operation.input.signature().split(", ") if ":" in part]
+    return [{"name": n.strip(), "type": t.strip(), "required": False, "many": False} for n, t in pairs]
 
 
 class CallerTransport:

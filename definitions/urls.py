@@ -8,6 +8,7 @@ app_name = "definitions"
 urlpatterns = [
     path("", views.definition_list, name="list"),
     path("new/", views.definition_create, name="create"),
+    path("new/operations/", views.read_operations, name="read_operations"),
     path("<int:pk>/", views.definition_detail, name="detail"),
     path("<int:pk>/delete/", views.definition_delete, name="delete"),
     path("<int:pk>/operations/", views.read_operations, name="read_operations"),

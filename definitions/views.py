@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -19,7 +20,7 @@ from connectit.records import edit_record
 from definitions import runner, runs, schedules, soap, tasks
 from definitions.calls import Caller, RunFailed
 from definitions.display import shown_redactor
-from definitions.forms import SCHEDULE_FIELDS, DefinitionForm, RunForm
+from definitions.forms import SCHEDULE_FIELDS, DefinitionForm, RunForm, describe_operations
 from definitions.models import AuthType, Definition, Direction, Outcome, Run, RunPage
 from definitions.payload import download_name, payload_chunks, payload_type
 from definitions.templating import MissingParameters
@@ -127,26 +128,47 @@ def definition_delete(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "definitions/definition_confirm_delete.html", {"record": record})
 
 
-@_change
+@_sensitive
+@never_cache
 @require_POST
-def read_operations(request: HttpRequest, pk: int) -> HttpResponse:
-    """Fetch the WSDL with the definition's authorization and keep its operation names."""
-    record = get_object_or_404(Definition, pk=pk)
+def read_operations(request: HttpRequest, pk: int | None = None) -> JsonResponse:
+    """The operations of the WSDL at the URL as typed in the form (posted whole), with the
+    authorization as typed, each with its parameters; nothing is saved (Save stores the list
+    the page then holds). A new definition's form may read them before its first save."""
+    record = get_object_or_404(Definition, pk=pk) if pk else Definition()
+    if not request.user.has_perm("definitions.change_definition" if pk else "definitions.add_definition"):
+        raise PermissionDenied
+    form = DefinitionForm(request.POST, instance=record, user=request.user)
+    form.is_valid()  # only the fields reading needs must be valid: see below
+    candidate = form.instance  # the typed values that passed their checks, never saved here
+    form.apply_secrets(candidate)
+    problem = _read_problem(form, candidate)
+    if problem:
+        return JsonResponse({"error": problem}, status=400)
     caller: Caller | None = None
     try:
-        caller = Caller(record, Trigger.user(request.user))
-        operations = soap.list_operations(record, caller)
+        caller = Caller(candidate, Trigger.user(request.user))
+        operations = soap.list_operations(candidate, caller)
     except (RunFailed, MissingParameters) as exc:
-        # Redacted like a run's message: an error may quote a URL or header that holds a secret.
-        text = caller.redact(str(exc)) if caller else str(exc)
-        messages.error(request, f"Could not read operations: {text}")
-    else:
-        record.wsdl_operations = operations
-        record.save(update_fields=["wsdl_operations", "updated_at"])
-        messages.success(
-            request, f"Read {len(operations)} operation(s) from the WSDL: {', '.join(operations)}."
-        )
-    return redirect("definitions:detail", pk=pk)
+        # Redacted with every secret the typed definition holds (and the token it got): an error
+        # may quote a URL or header that holds one.
+        redact = shown_redactor(candidate)
+        redact.add(*(caller.redact.secrets if caller else ()))
+        return JsonResponse({"error": f"Could not read operations: {redact(str(exc))}"}, status=400)
+    return JsonResponse({"operations": operations, "descriptions": describe_operations(operations)})
+
+
+# The fields reading a WSDL uses: one of them that does not pass its checks stops the reading.
+READ_FIELDS = ("wsdl_url", "soap_version", "auth_type", "authorization", "extra_headers", "timeout")
+
+
+def _read_problem(form: DefinitionForm, candidate: Definition) -> str:
+    for name in READ_FIELDS:
+        if name in form.errors:
+            return f"{form.fields[name].label}: {' '.join(form.errors[name])}"
+    if not candidate.wsdl_url.strip():
+        return "Enter the WSDL URL first."
+    return ""
 
 
 @never_cache

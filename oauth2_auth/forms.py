@@ -12,6 +12,8 @@ from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType, host_p
 # Fields that only mean something for the authorization-code grant; the page hides them
 # for client credentials and the form does not require them there.
 AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "issuer", "require_iss", "use_pkce")
+AUTH_CODE_REQUIRED = ("auth_url", "redirect_url")
+PROPERTY_FIELDS = ("access_token_property", "expires_in_property", "refresh_token_property")
 
 
 def clean_code_value(value: str) -> str:
@@ -82,6 +84,11 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     tabs = TABS  # the Bearer Token tab is read-only: the record's template renders it
     # The token request's content type only matters for a POST (a GET sends no body).
     field_show_when: dict[str, str] = {"content_type": "token_method=POST"}
+    # What clean() requires only for one grant; the page marks it while that grant is chosen.
+    required_when: dict[str, str] = {name: "grant_type=authorization_code" for name in AUTH_CODE_REQUIRED}
+    required_legend = "required for the chosen grant"
+    # Most people keep the defaults: folded away unless one differs or has an error.
+    advanced = {"credentials": ("Advanced: token response property names", PROPERTY_FIELDS)}
 
     class Meta:
         model = Authorization
@@ -103,13 +110,13 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         self.callback_url = callback_url
         if not self.instance.pk and callback_url:
             self.initial.setdefault("redirect_url", callback_url)
+        for name in PROPERTY_FIELDS:
+            self.fields[name].help_text = "Name in the token response; a dotted path reaches nested values."
 
     @property
     def redirect_differs(self) -> bool:
         stored = self.instance.redirect_url if self.instance.pk else ""
         return bool(self.callback_url and stored and stored != self.callback_url)
-        for name in ("access_token_property", "expires_in_property", "refresh_token_property"):
-            self.fields[name].help_text = "Name in the token response; a dotted path reaches nested values."
 
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
@@ -127,7 +134,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if cleaned.get("grant_type") == GrantType.AUTHORIZATION_CODE:
-            for name in ("auth_url", "redirect_url"):
+            for name in AUTH_CODE_REQUIRED:
                 if not cleaned.get(name) and name not in self.errors:
                     self.add_error(name, "Required for the authorization code grant.")
         self._require_secret_for_a_new_origin(cleaned)

@@ -13,11 +13,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from connectit import audit, pages
-from connectit.csp import allow_form_action
+from connectit import audit, pages, submissions
+from connectit.csp import allow_form_action, origin
 from connectit.models import AuditAction
 from connectit.records import edit_record
-from oauth2_auth import consent, flows, tokens
+from oauth2_auth import consent, flows, overview, token_actions, tokens
 from oauth2_auth.forms import AuthorizationForm
 from oauth2_auth.models import Authorization, BearerToken
 from oauth2_auth.tokens import TokenError, Trigger
@@ -34,6 +34,7 @@ LIST_FIELDS = (
     "bearer__expires_at",
     "bearer__obtained_at",
     "bearer__access_token",
+    "bearer__last_error",  # stored redacted, as the record page shows it
 )
 # The form carries the client secret: keep it out of error reports.
 _sensitive = sensitive_post_parameters("client_secret")
@@ -49,15 +50,33 @@ def callback_url(request: HttpRequest) -> str:
 
 @permission_required("oauth2_auth.view_authorization", raise_exception=True)
 def authorization_list(request: HttpRequest) -> HttpResponse:
-    records = Authorization.objects.select_related("bearer").only(*LIST_FIELDS)
+    records = overview.with_urgency(Authorization.objects.select_related("bearer").only(*LIST_FIELDS))
     records, query = pages.search(request, records, ("code", "environment"))
-    page = pages.paginate(request, records.order_by("code"))
-    return render(request, "oauth2_auth/authorization_list.html", {"page": page, "q": query})
+    status = overview.parse_status(request.GET.get("status", ""))
+    by_status = request.GET.get("sort") == "status"
+    # The chips count the searched records, whatever the status filter: they are its choices.
+    counts = overview.count_by_status(records)
+    order = ("urgency", "code") if by_status else ("code",)
+    page = pages.paginate(request, overview.filter_status(records, status).order_by(*order))
+    kept = {"q": query} if query else {}
+    sort = {"sort": "status"} if by_status else {}
+    filters = {"status": status.value} if status else {}
+    context = {
+        "page": page,
+        "q": query,
+        "status": status,
+        "by_status": by_status,
+        "chips": overview.chips(counts, status, {**kept, **sort}),
+        "sort_query": urlencode({**kept, **filters, **({} if by_status else {"sort": "status"})}),
+        "extra_query": urlencode({**filters, **sort}) + "&" if filters or sort else "",
+    }
+    return render(request, "oauth2_auth/authorization_list.html", context)
 
 
 def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authorization | None) -> HttpResponse:
     events = record.events.all()[:EVENTS_SHOWN] if record else []
-    context = {"form": form, "record": record, "events": events}
+    actions = token_actions.for_page(record) if record else None
+    context = {"form": form, "record": record, "events": events, "token_actions": actions}
     response = render(request, "oauth2_auth/authorization_form.html", context)
     # Get Token answers with a redirect to the provider; Chromium checks it against form-action.
     return allow_form_action(response, record.auth_url if record and record.is_authorization_code else None)
@@ -80,7 +99,15 @@ def authorization_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
-    return edit_record(
+    # Before the form copies the typed values onto the record: the page's form-action allows this.
+    shown_auth_origin = origin(record.auth_url) if record and record.auth_url else None
+    saved: list[Authorization] = []
+
+    def on_saved(form: AuthorizationForm, instance: Authorization) -> None:
+        _drop_tokens_if_moved(request, form, instance)
+        saved.append(instance)
+
+    response = edit_record(
         request,
         record,
         lambda data, instance: AuthorizationForm(data, instance=instance, callback_url=callback_url(request)),
@@ -88,8 +115,32 @@ def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
         noun="Authorization",
         change_permission="oauth2_auth.change_authorization",
         detail_url="oauth2_auth:detail",
-        on_saved=lambda form, saved: _drop_tokens_if_moved(request, form, saved),
+        on_saved=on_saved,
     )
+    if saved and record is not None and request.POST.get("next_action") == "get_token":
+        return _get_token_after_save(request, saved[0], shown_auth_origin)
+    return response
+
+
+def _get_token_after_save(
+    request: HttpRequest, record: Authorization, shown_auth_origin: str | None
+) -> HttpResponse:
+    """Save & Get Token: the record was saved; now the same Get Token as the button, once per page."""
+    if not request.user.has_perm("oauth2_auth.operate_authorization"):
+        messages.error(request, "Your role may not get tokens: ask an operator to click Get Token.")
+        return _token_tab(record.pk)
+    if not submissions.first(request, f"save_get_token:{record.pk}"):
+        return _already_sent(request, record.pk)
+    if (
+        record.is_authorization_code
+        and record.auth_method == "GET"
+        and origin(record.auth_url) != shown_auth_origin
+    ):
+        # The page allowed its form to lead only to the old sign-in server (form-action), so the
+        # browser would refuse this redirect; the page shown now names the new one.
+        messages.info(request, f"Click Get Token to sign in at {token_actions.host(record.auth_url)}.")
+        return _token_tab(record.pk)
+    return _start_get_token(request, record)
 
 
 def _drop_tokens_if_moved(request: HttpRequest, form: AuthorizationForm, saved: Authorization) -> None:
@@ -131,6 +182,14 @@ _operate = permission_required("oauth2_auth.operate_authorization", raise_except
 @require_POST
 def get_token(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
+    if not submissions.first(request, f"get_token:{pk}"):
+        return _already_sent(request, pk)
+    return _start_get_token(request, record)
+
+
+def _start_get_token(request: HttpRequest, record: Authorization) -> HttpResponse:
+    """What Get Token does: a token now, or the browser off to the provider's sign-in page."""
+    pk = record.pk
     audit.record(AuditAction.GET_TOKEN, request=request, target_type="authorization", target=record.code)
     if not record.is_authorization_code:
         return _renew(request, record, "Token obtained")
@@ -148,6 +207,8 @@ def get_token(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def refresh_now(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
+    if not submissions.first(request, f"refresh:{pk}"):
+        return _already_sent(request, pk)
     audit.record(AuditAction.REFRESH, request=request, target_type="authorization", target=record.code)
     return _renew(request, record, "Token refreshed")
 
@@ -169,7 +230,14 @@ def _token_facts(record: Authorization) -> str:
         return "no token stored"
     minutes = max(0, round((token.effective_expiry - timezone.now()).total_seconds() / 60))
     refresh = "a refresh token is stored" if token.has_refresh_token else "no refresh token"
-    return f"valid for {minutes} min, {refresh}"
+    scopes = token.scope or f"{record.scope or 'none named'} (as asked; the provider did not list them)"
+    return f"valid for {minutes} min, {refresh}, scopes: {scopes}"
+
+
+def _already_sent(request: HttpRequest, pk: int) -> HttpResponse:
+    """A repeated POST of one form page (a double click, a resend): nothing is asked again."""
+    messages.info(request, "That request was already sent; this is its result (nothing was sent twice).")
+    return _token_tab(pk)
 
 
 def _token_tab(pk: int) -> HttpResponse:
@@ -185,8 +253,10 @@ def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
     record = get_object_or_404(Authorization, pk=pk)
     if request.method == "GET":
         using = record.definitions.order_by("code").values_list("code", flat=True)
-        context = {"record": record, "definitions": list(using)}
+        context = {"record": record, "definitions": list(using), "submission": submissions.new_key()}
         return render(request, "oauth2_auth/clear_token_confirm.html", context)
+    if not submissions.first(request, f"clear_token:{pk}"):
+        return _already_sent(request, pk)
     tokens.clear(record, trigger=Trigger.user(request.user))
     audit.record(AuditAction.CLEAR, request=request, target_type="authorization", target=record.code)
     messages.success(request, f"The tokens of {record.code} were removed.")

@@ -69,5 +69,5 @@ def test_it_shows_token_status_without_decrypting(admin_client, db) -> None:
     BearerToken.objects.update(state=TokenState.CONNECTED)
     with mock.patch("connectit.fields.decrypt", side_effect=AssertionError("decrypted")):
         body = admin_client.get(URL).content.decode()
-    assert 'data-status="valid"' in body and "Valid until" in body
+    assert 'data-status="valid"' in body and "Valid, expires <time" in body
     assert 'data-status="expired"' in body

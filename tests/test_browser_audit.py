@@ -21,7 +21,7 @@ def test_the_audit_trail_shows_which_fields_an_edit_changed(page, live_server, r
     log_in(page, live_server.url, "boss", PASSWORD)
     page.goto(f"{live_server.url}/oauth2/authorizations/{record.pk}/")
     field(page, "Environment").fill("Production tenant, secret-looking text")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.get_by_text("Authorization AUDITED was saved.")).to_be_visible()
 
     page.get_by_role("button", name="Administration").click()

@@ -44,7 +44,7 @@ def test_admin_creates_an_authorization_code_record(page, live_server, admin_use
     page.get_by_role("tab", name="Bearer Token").click()
     expect(page.locator("#bearer-token")).to_contain_text("Not connected")
 
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".alert-success")).to_contain_text("Authorization BC-PROD was created.")
     expect(field(page, "Password or secret")).to_have_value("")
     assert "typed-in-browser-secret" not in page.content()
@@ -67,7 +67,7 @@ def test_errors_open_the_tab_that_holds_them(page, live_server, admin_user) -> N
     field(page, "Code").fill("BROKEN")
     field(page, "Grant type").select_option(label="Authorization Code")
     field(page, "Access token URL").fill("https://idp.example.com/token")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     # The missing auth URL lives on the Authorization Code tab, which opens by itself.
     expect(page.get_by_text("Required for the authorization code grant.").first).to_be_visible()
     assert not Authorization.objects.filter(code="BROKEN").exists()

@@ -38,7 +38,7 @@ def test_admin_creates_and_runs_a_rest_import(page, live_server, admin_user, oau
     field(page, "Paging").select_option(label="Page number ({page} placeholder)")
     field(page, "Items property").fill("value")
     field(page, "Total pages property").fill("total_pages")
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".alert-success")).to_contain_text("Definition BC-ITEMS was created.")
 
     page.get_by_role("link", name="Run", exact=True).click()

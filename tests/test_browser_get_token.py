@@ -37,7 +37,7 @@ def create_record_in_pages(page, live_server, provider) -> None:
     page.get_by_role("tab", name="Authorization Code").click()
     field(page, "Auth URL").fill(provider.auth_url)
     expect(field(page, "Redirect URL")).to_have_value(callback)
-    page.get_by_role("button", name="Save").click()
+    page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator(".alert-success")).to_contain_text("Authorization DOT was created.")
 
 
@@ -58,7 +58,7 @@ def test_admin_gets_a_token_with_consent(page, live_server, admin_user, provider
     assert page.url.startswith(live_server.url + "/oauth2/authorizations/")
     assert "code=" not in page.url and "state=" not in page.url
     page.get_by_role("tab", name="Bearer Token").click()
-    expect(page.locator("#token-status")).to_contain_text("Valid until")
+    expect(page.locator("#token-status")).to_contain_text("Valid, expires in")
     expect(page.locator("#token-status .badge")).to_have_class("badge text-bg-success")
     expect(page.locator("#refresh-token")).to_contain_text("••••••••")
     expect(page.locator("#token-events")).to_contain_text("Consent given")

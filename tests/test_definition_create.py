@@ -123,7 +123,7 @@ def test_it_shows_the_form_with_its_tabs(admin_client) -> None:
     assert 'data-show-when="kind=rest"' in body
     assert 'data-show-when="kind=soap"' in body
     assert 'name="code"' in body
-    assert "/operations/" not in body  # the Read operations button needs a saved SOAP record
+    assert 'data-read-url="/definitions/new/operations/"' in body  # read before the first save
 
 
 def test_it_creates_a_rest_definition(admin_client) -> None:

@@ -142,7 +142,7 @@ def definition(wsdl_url: str) -> Definition:
 
 def read_operations(wsdl_url: str) -> list[str]:
     record = definition(wsdl_url)
-    return soap.list_operations(record, Caller(record, Trigger("test")))
+    return [item["name"] for item in soap.list_operations(record, Caller(record, Trigger("test")))]
 
 
 def refusal(wsdl_url: str) -> str:

@@ -79,6 +79,22 @@ def test_it_refuses_a_reader(reader_client, auth_code) -> None:
 
 
 @responses.activate
+def test_the_message_names_the_scopes_granted_or_asked_for(admin_client, db) -> None:
+    record = make_authorization()
+    granted = {"access_token": "cc-token", "expires_in": 3600, "scope": "Financials.ReadWrite.All"}
+    responses.post(record.token_url, json=granted)
+    body = admin_client.post(get_token_url(record), follow=True).content.decode()
+    assert "no refresh token, scopes: Financials.ReadWrite.All" in body
+    assert (
+        record.events.first().message
+        == "valid for 3600 s, no new refresh token, scopes: Financials.ReadWrite.All"
+    )
+    responses.post(record.token_url, json={"access_token": "cc-token-2", "expires_in": 3600})
+    body = admin_client.post(get_token_url(record), follow=True).content.decode()
+    assert f"scopes: {record.scope} (as asked; the provider did not list them)" in body
+
+
+@responses.activate
 def test_it_gets_a_client_credentials_token_directly(admin_client, db) -> None:
     record = make_authorization()
     responses.post(

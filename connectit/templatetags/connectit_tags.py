@@ -1,27 +1,28 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from django import forms, template
+from django.utils.safestring import SafeString
 from lxml import etree
+
+from connectit.forms import Tab, tab_layout
+from connectit.times import time_element
 
 register = template.Library()
 
 
-@register.filter
-def field(form: forms.BaseForm, name: str) -> forms.BoundField:
-    """``form|field:"name"``: lets a template lay out fields from a list of names."""
-    return form[name]
+@register.simple_tag
+def local_time(value: datetime | None) -> SafeString:
+    """Every time on the pages: relative text, the exact time in the configured zone on hover."""
+    return time_element(value)
 
 
-@register.filter
-def tab_has_errors(form: forms.BaseForm, names: tuple[str, ...]) -> bool:
-    return any(name in form.errors for name in names)
-
-
-@register.filter
-def get(mapping: dict, key: str):
-    return mapping.get(key, "")
+@register.filter(name="tab_layout")
+def tab_layout_filter(form: forms.BaseForm) -> list[Tab]:
+    """``form|tab_layout``: the tabs and rows templates/_form_tabs.html renders."""
+    return tab_layout(form)
 
 
 PAGE_BODY_LIMIT = 1024 * 1024

@@ -4,10 +4,10 @@ from datetime import datetime
 
 from django import template
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from connectit.times import time_element
 from oauth2_auth.models import Authorization, Status
 
 register = template.Library()
@@ -23,10 +23,9 @@ _BADGE_CLASS = {
 
 
 @register.simple_tag
-def local_time(value: datetime) -> SafeString:
-    """A time in the server's zone, turned into the browser's own zone by local_time.js."""
-    shown = date_format(timezone.localtime(value), "Y-m-d H:i:s T")
-    return format_html('<time datetime="{}" data-local>{}</time>', value.isoformat(), shown)
+def local_time(value: datetime | None) -> SafeString:
+    """The one time format (connectit/times.py), here too for the templates that load only this."""
+    return time_element(value)
 
 
 @register.simple_tag
@@ -35,7 +34,7 @@ def status_badge(record: Authorization) -> SafeString:
     label = status.label
     if status == Status.VALID:
         return format_html(
-            '<span class="badge {}" data-status="{}">Valid until {}</span>',
+            '<span class="badge {}" data-status="{}">Valid, expires {}</span>',
             _BADGE_CLASS[status],
             status.value,
             local_time(record.token.effective_expiry),
@@ -54,3 +53,21 @@ def status_badge(record: Authorization) -> SafeString:
 def _minutes(seconds: float) -> str:
     minutes = max(1, round(seconds / 60))
     return f"{minutes} min" if minutes < 120 else f"{round(minutes / 60)} h"
+
+
+LAST_ERROR_SHOWN = 120
+
+
+@register.simple_tag
+def last_error(record: Authorization) -> str:
+    """The last failed token request's error, one short line; the whole text in its title. The
+    error was redacted when stored (tokens.py), as the record's Bearer Token tab shows it."""
+    error = record.token.last_error
+    if not error:
+        return ""
+    short = error if len(error) <= LAST_ERROR_SHOWN else error[: LAST_ERROR_SHOWN - 1] + "…"
+    return format_html(
+        '<small class="last-error text-danger-emphasis mt-1" title="{}" data-last-error>{}</small>',
+        error,
+        short,
+    )

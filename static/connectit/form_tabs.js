@@ -1,16 +1,45 @@
 // Shows the parts of a tabbed form marked data-show-when="field=value[,value]" only while that
-// field has one of those values, and opens the first tab that holds an error.
+// field has one of those values, marks those data-required-when="field=value" as required while
+// it holds, and opens the first tab that holds an error.
 (function () {
   "use strict";
   document.querySelectorAll("form.tabbed-form").forEach(function (form) {
     const rules = Array.from(form.querySelectorAll("[data-show-when]"));
+    const required = Array.from(form.querySelectorAll("[data-required-when]"));
+
+    // "field=value[,value]": true while that field has one of the values (or is not on the page).
+    function holds(rule) {
+      const [name, values] = rule.split("=");
+      const control = form.querySelector("[name=" + name + "]");
+      return control === null || values.split(",").includes(control.value);
+    }
+
+    // A field required only for some choice (the grant type) gets the same " *" as the always
+    // required ones, and aria-required for screen readers, while that choice holds.
+    function markRequired(el) {
+      const control = el.querySelector("input:not([type=hidden]), select, textarea");
+      const label = control && form.querySelector("label[for='" + control.id + "']");
+      if (!control || !label) return;
+      const on = holds(el.dataset.requiredWhen);
+      let marker = label.querySelector(".required-marker");
+      if (on && !marker) {
+        marker = document.createElement("span");
+        marker.className = "asteriskField required-marker";
+        marker.setAttribute("aria-hidden", "true");
+        marker.textContent = "*";
+        label.append(marker);
+      } else if (!on && marker) {
+        marker.remove();
+      }
+      if (on) control.setAttribute("aria-required", "true");
+      else control.removeAttribute("aria-required");
+    }
 
     function sync() {
       rules.forEach(function (el) {
-        const [name, values] = el.dataset.showWhen.split("=");
-        const control = form.querySelector("[name=" + name + "]");
-        el.hidden = control !== null && !values.split(",").includes(control.value);
+        el.hidden = !holds(el.dataset.showWhen);
       });
+      required.forEach(markRequired);
     }
 
     form.addEventListener("change", sync);
