@@ -150,3 +150,36 @@ def test_a_run_page_links_what_it_ran_and_says_which_page_is_which(
     page.go_back()
     page.locator("#run-definition").get_by_role("link", name="BC-CUSTOMERS").click()
     expect(page).to_have_url(re.compile(rf"/definitions/{definition.pk}/"))
+
+
+def test_the_list_chips_filter_and_the_status_column_sorts(sized_page, live_server, admin_user) -> None:
+    page = sized_page
+    now = timezone.now()
+    make_authorization(
+        code="A-VALID",
+        access_token="access-value",
+        token_state=TokenState.CONNECTED,
+        obtained_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+    make_authorization(code="B-CONSENT", token_state=TokenState.CONSENT_REQUIRED, last_error="invalid_grant")
+    make_authorization(
+        code="C-FAILED", token_state=TokenState.FAILED, last_error="The endpoint did not answer."
+    )
+    log_in(page, live_server.url, "admin", PASSWORD)
+    page.goto(f"{live_server.url}/oauth2/authorizations/")
+    chips = page.locator("#status-chips a")
+    expect(chips).to_have_text(["All 3", "1 needs consent", "1 failed", "1 valid"])
+    codes = page.locator("tbody .code-cell")
+    expect(codes).to_have_text(["A-VALID", "B-CONSENT", "C-FAILED"])
+    expect(page.locator("[data-last-error]").first).to_contain_text("invalid_grant")
+
+    page.get_by_role("link", name="1 needs consent").click()
+    expect(codes).to_have_text(["B-CONSENT"])
+    expect(page.get_by_role("link", name="1 needs consent")).to_have_attribute("aria-current", "page")
+    page.get_by_role("link", name="All 3").click()
+    # The status column's header sorts; on a phone, where the header folds into the cards, a link
+    # above the list does.
+    phone = page.viewport_size["width"] < 576
+    page.locator("#sort-toggle" if phone else "#sort-status").click()
+    expect(codes).to_have_text(["B-CONSENT", "C-FAILED", "A-VALID"])
