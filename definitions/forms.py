@@ -104,6 +104,7 @@ SCHEDULE_FIELDS = frozenset({"schedule_enabled", "schedule_every", "schedule_cro
 
 
 CATALOG_FIELD = "operation_catalog"
+OPERATION_HELP = "Read operations loads them from the WSDL URL as typed; nothing is saved until you save."
 CATALOG_LIMIT = 500  # operations (and parameters per operation) kept from one WSDL
 
 
@@ -267,6 +268,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
             # The field is keyed by code (to_field_name), the model's initial by primary key.
             self.initial["authorization"] = self.instance.authorization.code
         self._authorization_by_code_when_many()
+        self._link_authorization(user)
         self._describe_run_settings()
         self._operation_catalog()
 
@@ -279,11 +281,7 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
         read_url = reverse("definitions:read_operations", args=[self.instance.pk] if self.instance.pk else [])
         catalog_name = self.add_prefix(CATALOG_FIELD)
         self.fields["operation"].widget = OperationWidget(operations, read_url, catalog_name)
-        self.fields[
-            "operation"
-        ].help_text = (
-            "Click Read operations to load them from the WSDL URL as typed; nothing is saved until you save."
-        )
+        self.fields["operation"].help_text = OPERATION_HELP
 
     def save(self, commit: bool = True) -> Definition:
         if self.catalog is not None:
@@ -310,6 +308,19 @@ class DefinitionForm(SecretFieldsMixin, forms.ModelForm):
 
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
+
+    def _link_authorization(self, user: Any) -> None:
+        """The chosen authorization one click away: its token, its status, Get Token."""
+        record = self.instance.authorization if self.instance.authorization_id else None
+        if record is None or (user is not None and not user.has_perm("oauth2_auth.view_authorization")):
+            return
+        field = self.fields["authorization"]
+        field.help_text = format_html(
+            '<a href="{}" id="authorization-link">Open {}</a> to see its token or get one. {}',
+            reverse("oauth2_auth:detail", args=[record.pk]),
+            record.code,
+            field.help_text,
+        )
 
     def _authorization_by_code_when_many(self) -> None:
         """Thousands of authorizations make a select too long to use (and to render): then the

@@ -227,3 +227,19 @@ def test_clear_token_asks_first_and_names_the_definitions_that_will_fail(admin_c
     assert BearerToken.objects.get(pk=record.pk).has_refresh_token  # asking changed nothing
     admin_client.post(f"/oauth2/authorizations/{record.pk}/clear-token/")
     assert not BearerToken.objects.get(pk=record.pk).has_refresh_token
+
+
+def test_the_definition_form_links_its_authorization(admin_client, db) -> None:
+    from definitions.models import AuthType
+    from tests.conftest import make_authorization
+
+    record = make_authorization(code="BC-PROD")
+    definition = Definition.objects.create(
+        code="ITEMS",
+        endpoint_url="https://api.example.com/items",
+        auth_type=AuthType.OAUTH2,
+        authorization=record,
+    )
+    body = admin_client.get(f"/definitions/{definition.pk}/").content.decode()
+    assert f'<a href="/oauth2/authorizations/{record.pk}/" id="authorization-link">Open BC-PROD</a>' in body
+    assert 'id="authorization-link"' not in admin_client.get("/definitions/new/").content.decode()
