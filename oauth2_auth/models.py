@@ -26,6 +26,11 @@ class GrantType(models.TextChoices):
     AUTHORIZATION_CODE = "authorization_code", "Authorization Code"
 
 
+class BasicEncoding(models.TextChoices):
+    FORM = "form", "Form-encode the ID and secret first (RFC 6749)"
+    RAW = "raw", "Raw ID and secret (for providers that expect them as they are)"
+
+
 class HttpMethod(models.TextChoices):
     GET = "GET", "GET"
     POST = "POST", "POST"
@@ -111,6 +116,19 @@ class Authorization(models.Model):
     # Credentials
     client_id = models.CharField("username or client ID", max_length=500, blank=True)
     client_secret = EncryptedTextField("password or secret")
+    basic_encoding = models.CharField(
+        "Basic header encoding",
+        max_length=4,
+        choices=BasicEncoding.choices,
+        default=BasicEncoding.FORM,
+        help_text="How the client ID and secret go into an HTTP Basic header.",
+    )
+    credential_expires_on = models.DateField(
+        "secret or certificate expires on",
+        null=True,
+        blank=True,
+        help_text="The list and the record warn 30 days ahead (Entra secrets last at most 24 months).",
+    )
 
     # Authorization code
     auth_url = url_field("auth URL", help_text="Where the browser goes to give consent.")
@@ -128,6 +146,12 @@ class Authorization(models.Model):
         default=True,
         help_text="Turn off only for providers that reject a code challenge.",
     )
+    auth_extra_params = models.TextField(
+        "extra authorization request parameters",
+        blank=True,
+        help_text="name=value, one per line, added to the sign-in request: prompt=consent, "
+        "login_hint=…, domain_hint=…",
+    )
     require_iss = models.BooleanField(
         "require iss",
         default=False,
@@ -141,6 +165,15 @@ class Authorization(models.Model):
         "access token URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.POST
     )
     resource_url = url_field("resource URL", help_text="Sent as 'resource' when set.")
+    token_extra_params = models.TextField(
+        "extra token request parameters",
+        blank=True,
+        help_text="name=value, one per line, added to every token request: audience=…",
+    )
+    revocation_url = url_field(
+        "revocation URL",
+        help_text="RFC 7009 endpoint: Clear token also revokes the refresh token there.",
+    )
     api_hosts = models.TextField(
         "API hosts",
         blank=True,

@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
@@ -17,9 +17,10 @@ from connectit import audit, pages, submissions
 from connectit.csp import allow_form_action, origin
 from connectit.models import AuditAction
 from connectit.records import edit_record
-from oauth2_auth import consent, flows, overview, token_actions, tokens
+from oauth2_auth import consent, flows, overview, preset_choice, token_actions, tokens
 from oauth2_auth.forms import AuthorizationForm
 from oauth2_auth.models import Authorization, BearerToken
+from oauth2_auth.preset_choice import PresetChoiceForm
 from oauth2_auth.tokens import TokenError, Trigger
 
 EVENTS_SHOWN = 20
@@ -73,10 +74,15 @@ def authorization_list(request: HttpRequest) -> HttpResponse:
     return render(request, "oauth2_auth/authorization_list.html", context)
 
 
-def _render_form(request: HttpRequest, form: AuthorizationForm, record: Authorization | None) -> HttpResponse:
+def _render_form(
+    request: HttpRequest,
+    form: AuthorizationForm,
+    record: Authorization | None,
+    chooser: PresetChoiceForm | None = None,
+) -> HttpResponse:
     events = record.events.all()[:EVENTS_SHOWN] if record else []
     actions = token_actions.for_page(record) if record else None
-    context = {"form": form, "record": record, "events": events, "token_actions": actions}
+    context = {"form": form, "record": record, "events": events, "token_actions": actions, "chooser": chooser}
     response = render(request, "oauth2_auth/authorization_form.html", context)
     # Get Token answers with a redirect to the provider; Chromium checks it against form-action.
     return allow_form_action(response, record.auth_url if record and record.is_authorization_code else None)
@@ -107,11 +113,18 @@ def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
         _drop_tokens_if_moved(request, form, instance)
         saved.append(instance)
 
+    # A new record may start from a provider preset: its values fill the empty form.
+    chooser = preset_choice.from_request(request.GET) if record is None and request.method == "GET" else None
+    initial = chooser.filled if chooser is not None and chooser.is_valid() else None
+
+    def make_form(data: QueryDict | None, instance: Authorization | None) -> AuthorizationForm:
+        return AuthorizationForm(data, instance=instance, callback_url=callback_url(request), initial=initial)
+
     response = edit_record(
         request,
         record,
-        lambda data, instance: AuthorizationForm(data, instance=instance, callback_url=callback_url(request)),
-        lambda form: _render_form(request, form, record),
+        make_form,
+        lambda form: _render_form(request, form, record, chooser),
         noun="Authorization",
         change_permission="oauth2_auth.change_authorization",
         detail_url="oauth2_auth:detail",
