@@ -276,6 +276,9 @@ CONNECTIT_HEARTBEAT_SECONDS = env_int("CONNECTIT_HEARTBEAT_SECONDS", 10, minimum
 CONNECTIT_WORKER_LOST_AFTER = env_int("CONNECTIT_WORKER_LOST_AFTER", 60, minimum=2)
 # A run's overall deadline when its definition sets none (seconds).
 CONNECTIT_RUN_DEADLINE = env_int("CONNECTIT_RUN_DEADLINE", 3600, minimum=10)
+# The Entra ID presets' sign-in origin instead of each cloud's own (a stand-in, a proxy); empty:
+# login.microsoftonline.com and the national clouds' hosts (oauth2_auth/presets.py).
+CONNECTIT_ENTRA_LOGIN_BASE = env_str("CONNECTIT_ENTRA_LOGIN_BASE", "")
 # An import's GET answered 429 or 503 waits for Retry-After (at most RETRY_AFTER_MAX seconds),
 # at most RETRY_ATTEMPTS times per request.
 CONNECTIT_RETRY_ATTEMPTS = env_int("CONNECTIT_RETRY_ATTEMPTS", 5, minimum=0)

@@ -67,6 +67,19 @@ def validate_endpoint_url(value: str) -> None:
         )
 
 
+def validate_endpoint_urls(value: str) -> None:
+    """One or more endpoint URLs, one per line, each as ``validate_endpoint_url`` wants it."""
+    urls = [line.strip() for line in (value or "").splitlines() if line.strip()]
+    for url in urls:
+        try:
+            validate_endpoint_url(url)
+        except ValidationError as exc:
+            if len(urls) == 1:
+                raise
+            # Say which line: the field may hold several.
+            raise ValidationError(f"{url[:200]}: {exc.messages[0]}", code=exc.code) from None
+
+
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 

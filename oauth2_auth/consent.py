@@ -39,14 +39,23 @@ class Start:
 
     method: str
     url: str
-    params: dict[str, str]
+    params: flows.Params
+
+    @property
+    def fields(self) -> list[tuple[str, str]]:
+        """The POST form's (name, value) pairs: a resource given several times is one per value."""
+        return flows.param_pairs(self.params)
 
 
 def start(session: SessionBase, record: Authorization) -> Start:
     state = flows.new_state()
     verifier, challenge = flows.new_pkce_pair() if record.use_pkce else (None, None)
     params = flows.consent_params(
-        client_for(record), redirect_uri=record.redirect_url, state=state, code_challenge=challenge
+        client_for(record),
+        redirect_uri=record.redirect_url,
+        state=state,
+        code_challenge=challenge,
+        auth_url=record.auth_url,
     )
     pending = _live(session)
     pending[state] = {

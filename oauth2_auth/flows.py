@@ -16,9 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
+
 from connectit import http
 from connectit.jsonpath import lookup
 from connectit.redact import Redactor
+from oauth2_auth import advice
 
 TOKEN_MAX_BYTES = 1024 * 1024
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
@@ -26,6 +29,41 @@ FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 # Token request parameters whose values are secrets.
 SECRET_PARAMS = ("refresh_token", "code", "code_verifier")
+# Parameters this module sets itself: an extra parameter may never replace or repeat one.
+RESERVED_PARAMS = frozenset(
+    {
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "state",
+        "code_challenge",
+        "code_challenge_method",
+        "grant_type",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+        "scope",
+        "resource",
+    }
+)
+# The sign-in hosts of Entra ID's clouds (global, US Government, China). Their v2 endpoints take
+# the resource as "<resource>/.default" in the scope and refuse a resource parameter (AADSTS901002).
+# Entra ID's clouds and their sign-in origins: the one list (the presets offer these clouds).
+ENTRA_CLOUDS = {
+    "global": ("Global (login.microsoftonline.com)", "https://login.microsoftonline.com"),
+    "usgov": ("US Government (login.microsoftonline.us)", "https://login.microsoftonline.us"),
+    "china": ("China, operated by 21Vianet (login.chinacloudapi.cn)", "https://login.chinacloudapi.cn"),
+}
+ENTRA_LOGIN_HOSTS = frozenset(urlsplit(base).hostname for _, base in ENTRA_CLOUDS.values())
+BASIC_FORM = "form"  # RFC 6749 §2.3.1: form-encode the ID and secret first
+BASIC_RAW = "raw"  # as they are, for providers that expect RFC 7617 Basic
+
+# Request parameters: a name sent twice (several resources, RFC 8707) holds a list.
+Params = dict[str, str | list[str]]
+ExtraParams = tuple[tuple[str, str], ...]
 
 
 class OAuth2Error(Exception):
@@ -57,14 +95,21 @@ class Client:
     token_method: str = "POST"
     content_type: str = FORM
     credential_type: str = "body"  # "basic" or "body"
+    basic_encoding: str = BASIC_FORM
     scope: str = ""
-    resource: str = ""
+    resource: str = ""  # one or more resource URLs, one per line
+    auth_extra_params: ExtraParams = ()  # added to the consent request
+    token_extra_params: ExtraParams = ()  # added to every token request
     access_token_property: str = "access_token"
     expires_in_property: str = "expires_in"
     refresh_token_property: str = "refresh_token"
 
     def __repr__(self) -> str:  # keep the secret out of tracebacks and logs
         return f"Client(token_url={self.token_url!r}, client_id={self.client_id!r})"
+
+    @property
+    def resources(self) -> list[str]:
+        return list(dict.fromkeys(self.resource.split()))
 
 
 @dataclass(frozen=True)
@@ -99,25 +144,90 @@ def s256_challenge(verifier: str) -> str:
 
 
 def consent_params(
-    client: Client, *, redirect_uri: str, state: str, code_challenge: str | None
-) -> dict[str, str]:
-    params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect_uri}
-    if client.scope:
-        params["scope"] = client.scope
-    if client.resource:
-        params["resource"] = client.resource
+    client: Client, *, redirect_uri: str, state: str, code_challenge: str | None, auth_url: str = ""
+) -> Params:
+    """The sign-in request's parameters; ``auth_url`` (default: the token URL) decides whether the
+    resource goes into the scope (Entra v2) or into ``resource`` parameters."""
+    params: Params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": redirect_uri}
+    params.update(scope_and_resource(client, auth_url or client.token_url, with_scope=True))
     params["state"] = state
     if code_challenge:
         params["code_challenge"] = code_challenge
         params["code_challenge_method"] = "S256"
+    return add_extra_params(params, client.auth_extra_params)
+
+
+def consent_url(auth_url: str, params: Params) -> str:
+    """The auth URL with the consent parameters added to any query it already has."""
+    parts = urlsplit(auth_url)
+    query = parse_qsl(parts.query, keep_blank_values=True) + param_pairs(params)
+    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+
+
+def param_pairs(params: Params) -> list[tuple[str, str]]:
+    """(name, value) pairs in order, a name with several values once per value."""
+    return [
+        (name, item)
+        for name, value in params.items()
+        for item in (value if isinstance(value, list) else [value])
+    ]
+
+
+def is_entra_v2(url: str) -> bool:
+    """Whether ``url`` is an endpoint of Entra ID's v2 (Microsoft identity platform)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    hosts = ENTRA_LOGIN_HOSTS | _configured_login_host()
+    return (parts.hostname or "").lower() in hosts and "/oauth2/v2.0/" in parts.path.lower()
+
+
+def _configured_login_host() -> frozenset[str]:
+    # CONNECTIT_ENTRA_LOGIN_BASE stands in for Entra (tests, a proxy): it is treated as Entra.
+    base = settings.CONNECTIT_ENTRA_LOGIN_BASE
+    return frozenset({urlsplit(base).hostname or ""}) if base else frozenset()
+
+
+def scope_and_resource(client: Client, endpoint: str, *, with_scope: bool) -> Params:
+    """``scope`` and ``resource`` as ``endpoint`` takes them.
+
+    Entra v2 refuses ``resource`` (AADSTS901002): there each resource becomes
+    "<resource>/.default" in the scope. Elsewhere every resource is a ``resource`` parameter of its
+    own (RFC 8707; Entra v1 and AD FS take one).
+    """
+    if is_entra_v2(endpoint):
+        scopes = client.scope.split()
+        defaults = dict.fromkeys(resource.rstrip("/") + "/.default" for resource in client.resources)
+        added = [default for default in defaults if default not in scopes]
+        # Rewrite the scope only when a resource went into it: otherwise it is sent as typed.
+        scope = " ".join([*scopes, *added]) if added else client.scope
+        return {"scope": scope} if with_scope and scope else {}
+    params: Params = {"scope": client.scope} if with_scope and client.scope else {}
+    resources = client.resources
+    if resources:
+        params["resource"] = resources if len(resources) > 1 else resources[0]
     return params
 
 
-def consent_url(auth_url: str, params: dict[str, str]) -> str:
-    """The auth URL with the consent parameters added to any query it already has."""
-    parts = urlsplit(auth_url)
-    query = parse_qsl(parts.query, keep_blank_values=True) + list(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query, quote_via=quote)))
+def add_extra_params(params: Params, extra: ExtraParams) -> Params:
+    """``params`` with the configured extra parameters after them; those can never replace or
+    repeat a parameter this module sets (the form refuses them, this holds for any record)."""
+    params = dict(params)
+    for name, value in extra:
+        if name.lower() not in RESERVED_PARAMS and name not in params:
+            params[name] = value
+    return params
+
+
+def parse_extra_params(text: str) -> ExtraParams:
+    """The ``name=value`` lines of an extra parameters field (the form validates them)."""
+    pairs = []
+    for line in text.splitlines():
+        name, sep, value = line.strip().partition("=")
+        if sep and name.strip():
+            pairs.append((name.strip(), value.strip()))
+    return tuple(pairs)
 
 
 def issuer_matches(iss: str, *, expected: str, auth_url: str) -> bool:
@@ -154,19 +264,12 @@ def refresh(client: Client, refresh_token: str) -> Token:
     )
 
 
-def request_token(client: Client, params: dict[str, str], *, with_scope: bool) -> Token:
+def request_token(client: Client, params: Params, *, with_scope: bool) -> Token:
     params = dict(params)
-    if with_scope and client.scope:
-        params["scope"] = client.scope
-    if client.resource:
-        params["resource"] = client.resource
+    params.update(scope_and_resource(client, client.token_url, with_scope=with_scope))
+    params = add_extra_params(params, client.token_extra_params)
     headers = {"Accept": "application/json"}
-    if client.credential_type == "basic":
-        headers["Authorization"] = basic_auth_header(client.client_id, client.client_secret)
-    else:
-        params["client_id"] = client.client_id
-        if client.client_secret:
-            params["client_secret"] = client.client_secret
+    authenticate(client, params, headers)
     redactor = request_redactor(client, params)
     try:
         response = _send(client, params, headers)
@@ -177,18 +280,40 @@ def request_token(client: Client, params: dict[str, str], *, with_scope: bool) -
         raise
 
 
-def request_redactor(client: Client, params: dict[str, str]) -> Redactor:
+def authenticate(client: Client, params: Params, headers: dict[str, str]) -> None:
+    """Add the client's credentials the way the record says: every request to the provider that
+    authenticates the client (token, revocation) goes through here."""
+    if client.credential_type == "basic":
+        headers["Authorization"] = basic_auth_header(
+            client.client_id, client.client_secret, encoding=client.basic_encoding
+        )
+    else:
+        params["client_id"] = client.client_id
+        if client.client_secret:
+            params["client_secret"] = client.client_secret
+
+
+def request_redactor(client: Client, params: Params) -> Redactor:
     """Knows every secret a token request carries, as sent and in the forms a server echoes."""
-    redactor = Redactor(client.client_secret, *(params.get(name, "") for name in SECRET_PARAMS))
+    values = (params.get(name, "") for name in SECRET_PARAMS)
+    redactor = Redactor(client.client_secret, *(value for value in values if isinstance(value, str)))
     if client.client_secret:
-        header = basic_auth_header(client.client_id, client.client_secret)
-        redactor.add(header, header.removeprefix("Basic "))
+        # Both header spellings: the one sent, and the other should a server re-encode it.
+        for encoding in (BASIC_FORM, BASIC_RAW):
+            header = basic_auth_header(client.client_id, client.client_secret, encoding=encoding)
+            redactor.add(header, header.removeprefix("Basic "))
     return redactor
 
 
-def basic_auth_header(client_id: str, client_secret: str) -> str:
-    """RFC 6749 §2.3.1: both parts are form-encoded before they are joined and base64-encoded."""
-    pair = f"{_form_encode(client_id)}:{_form_encode(client_secret)}"
+def basic_auth_header(client_id: str, client_secret: str, *, encoding: str = BASIC_FORM) -> str:
+    """RFC 6749 §2.3.1: both parts are form-encoded before they are joined and base64-encoded.
+
+    ``BASIC_RAW`` joins them as they are (RFC 7617), for providers that do not decode them.
+    """
+    if encoding == BASIC_RAW:
+        pair = f"{client_id}:{client_secret}"
+    else:
+        pair = f"{_form_encode(client_id)}:{_form_encode(client_secret)}"
     return "Basic " + base64.b64encode(pair.encode()).decode()
 
 
@@ -196,7 +321,7 @@ def _form_encode(value: str) -> str:
     return urlencode({"": value})[1:]
 
 
-def _send(client: Client, params: dict[str, str], headers: dict[str, str]) -> http.Response:
+def _send(client: Client, params: Params, headers: dict[str, str]) -> http.Response:
     kwargs: dict[str, Any] = {"headers": headers}
     if client.token_method == "GET":
         kwargs["params"] = params
@@ -265,7 +390,12 @@ def _server_error(body: dict[str, Any], status: int, host: str, redactor: Redact
     message = f"The token endpoint at {host} refused the request: {error}"
     if description:
         message += f" ({clip(redactor(str(description)), 500)})"
-    return OAuth2Error(message + ".", error=error, status=status)
+    message += "."
+    # Static advice from the table, after the provider's own words so the two stay apart.
+    found = advice.for_error(body)
+    if found is not None:
+        message += f" {found}"
+    return OAuth2Error(message, error=error, status=status)
 
 
 def _status_error(response: http.Response, host: str, body: dict[str, Any] | None) -> OAuth2Error:
@@ -318,3 +448,57 @@ def _property_names(body: dict[str, Any], redactor: Redactor) -> str:
 def clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# --- Revocation (RFC 7009) -----------------------------------------------------------------------
+
+REVOKE_MAX_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """What a revocation endpoint answered. ``detail`` says why it is not confirmed; like every
+    text from the provider it passed through the request's redactor."""
+
+    confirmed: bool
+    detail: str = ""
+
+    def __str__(self) -> str:
+        if self.confirmed:
+            return "the provider confirmed the revocation"
+        return f"the provider did not confirm the revocation: {self.detail}"
+
+
+def revoke(client: Client, token: str, hint: str = "refresh_token", *, url: str) -> Revocation:
+    """Ask the provider at ``url`` to revoke ``token``, authenticating as a token request does.
+
+    Only HTTP 200 confirms (RFC 7009, section 2.2). Anything else, a failed connection included,
+    is an unconfirmed revocation with its reason: the caller has already forgotten the token
+    locally, so this reports and never raises.
+    """
+    params = {"token": token, "token_type_hint": hint}
+    headers = {"Accept": "application/json"}
+    authenticate(client, params, headers)
+    redactor = request_redactor(client, params)
+    redactor.add(token)
+    host = http.host_of(url)
+    try:
+        # RFC 7009 takes a form body, whatever the record's token request Content-Type.
+        response = http.send("POST", url, max_bytes=REVOKE_MAX_BYTES, headers=headers, data=params)
+    except http.HttpError as exc:
+        return Revocation(False, clip(redactor(f"the request to {host} failed: {exc}"), 600))
+    if response.status == 200:
+        return Revocation(True)
+    return Revocation(False, _revocation_refusal(response, host, redactor))
+
+
+def _revocation_refusal(response: http.Response, host: str, redactor: Redactor) -> str:
+    detail = f"HTTP {response.status} from {host}"
+    body = _decode_body(response, host)
+    if body is not None and body.get("error"):
+        # Redact before clipping, as for token errors.
+        detail += f" ({clip(redactor(str(body['error'])), 100)}"
+        if body.get("error_description"):
+            detail += f": {clip(redactor(str(body['error_description'])), 300)}"
+        detail += ")"
+    return detail + "."

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -7,11 +8,29 @@ from django import forms
 
 from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, no_autofocus_when_editing, tab_fields
-from oauth2_auth.models import CODE_MAX_LENGTH, Authorization, GrantType, host_port, parse_hosts
+from connectit.validators import validate_endpoint_urls
+from oauth2_auth import flows
+from oauth2_auth.models import (
+    CODE_MAX_LENGTH,
+    Authorization,
+    BasicEncoding,
+    CredentialType,
+    GrantType,
+    host_port,
+    parse_hosts,
+)
 
 # Fields that only mean something for the authorization-code grant; the page hides them
 # for client credentials and the form does not require them there.
-AUTH_CODE_FIELDS = ("auth_url", "auth_method", "redirect_url", "issuer", "require_iss", "use_pkce")
+AUTH_CODE_FIELDS = (
+    "auth_url",
+    "auth_method",
+    "redirect_url",
+    "issuer",
+    "require_iss",
+    "use_pkce",
+    "auth_extra_params",
+)
 AUTH_CODE_REQUIRED = ("auth_url", "redirect_url")
 PROPERTY_FIELDS = ("access_token_property", "expires_in_property", "refresh_token_property")
 
@@ -53,9 +72,11 @@ TABS = (
             "grant_type",
             "token_url",
             "token_method",
+            "revocation_url",
             "resource_url",
             "scope",
             "api_hosts",
+            "token_extra_params",
         ),
         "",
     ),
@@ -66,7 +87,9 @@ TABS = (
             "client_id",
             "client_secret",
             "credential_type",
+            "basic_encoding",
             "client_secret_clear",
+            "credential_expires_on",
             "content_type",
             "access_token_property",
             "expires_in_property",
@@ -78,12 +101,70 @@ TABS = (
 )
 
 
+RESOURCE_HELP = (
+    "The API the token is for, one per line where the provider takes several (RFC 8707). For an "
+    "Entra ID v2 endpoint it goes into the scope as '<resource>/.default' (v2 refuses a resource "
+    "parameter); elsewhere (Entra v1, AD FS, RFC 8707 servers) it is sent as 'resource'."
+)
+AUTH_EXTRA_HELP = (
+    "Added to the sign-in request, one name=value per line: prompt=consent (some providers give "
+    "a refresh token only then), login_hint=…, domain_hint=…, audience=…"
+)
+TOKEN_EXTRA_HELP = (
+    "Added to every token request (refresh included), one name=value per line: audience=… "
+    "Not for secrets: put those in the credential fields."
+)
+# RFC 6749 §8.2: param-name = 1*name-char; name-char = "-" / "." / "_" / DIGIT / ALPHA
+PARAM_NAME = re.compile(r"[A-Za-z0-9._-]+")
+FIELD_OF = {"scope": "the Scope field", "resource": "the Resource URL field"}
+
+
+def resource_lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def clean_extra_params(text: str) -> str:
+    """``name=value`` lines, checked: none may be a parameter the app sets itself."""
+    lines, seen = [], set()
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line:
+            continue
+        name, sep, value = (part.strip() for part in line.partition("="))
+        problem = _extra_param_problem(name, sep, value, seen)
+        if problem:
+            raise forms.ValidationError(f"Line {number}: {problem}")
+        seen.add(name.lower())
+        lines.append(f"{name}={value}")
+    return "\n".join(lines)
+
+
+def _extra_param_problem(name: str, sep: str, value: str, seen: set[str]) -> str:
+    if not sep:
+        return "write name=value."
+    if not PARAM_NAME.fullmatch(name):
+        return f"{name[:60]!r} is not a parameter name (letters, digits, '-', '.', '_')."
+    if name.lower() in flows.RESERVED_PARAMS:
+        where = FIELD_OF.get(name.lower())
+        return f"the app sets {name} itself" + (f"; use {where}." if where else ".")
+    if name.lower() in seen:
+        return f"{name} is given twice."
+    if not value:
+        return f"give {name} a value."
+    if any(not char.isprintable() for char in value):
+        return f"the value of {name} has a control character."
+    return ""
+
+
 class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     secret_fields = SECRET_FIELDS
 
     tabs = TABS  # the Bearer Token tab is read-only: the record's template renders it
     # The token request's content type only matters for a POST (a GET sends no body).
-    field_show_when: dict[str, str] = {"content_type": "token_method=POST"}
+    field_show_when: dict[str, str] = {
+        "content_type": "token_method=POST",
+        "basic_encoding": "credential_type=basic",  # only a Basic header has an encoding
+    }
     # What clean() requires only for one grant; the page marks it while that grant is chosen.
     required_when: dict[str, str] = {name: "grant_type=authorization_code" for name in AUTH_CODE_REQUIRED}
     required_legend = "required for the chosen grant"
@@ -95,6 +176,10 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         fields = tab_fields(TABS, SECRET_FIELDS)
         widgets = {
             "scope": forms.TextInput(),
+            "resource_url": forms.Textarea(attrs={"rows": 2}),
+            "auth_extra_params": forms.Textarea(attrs={"rows": 3}),
+            "token_extra_params": forms.Textarea(attrs={"rows": 3}),
+            "credential_expires_on": forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
             "code": forms.TextInput(attrs={"autofocus": True, "class": "text-uppercase"}),
         }
 
@@ -112,6 +197,11 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
             self.initial.setdefault("redirect_url", callback_url)
         for name in PROPERTY_FIELDS:
             self.fields[name].help_text = "Name in the token response; a dotted path reaches nested values."
+        self.fields["resource_url"].help_text = RESOURCE_HELP
+        self.fields["auth_extra_params"].help_text = AUTH_EXTRA_HELP
+        self.fields["token_extra_params"].help_text = TOKEN_EXTRA_HELP
+        # Hidden unless the credential type is Basic: a submission without it keeps the default.
+        self.fields["basic_encoding"].required = False
 
     @property
     def redirect_differs(self) -> bool:
@@ -120,6 +210,21 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
 
     def clean_code(self) -> str:
         return clean_code_value(self.cleaned_data.get("code", ""))
+
+    def clean_resource_url(self) -> str:
+        # Checked here, not only by the model after clean(): clean() reads the values.
+        value = "\n".join(resource_lines(self.cleaned_data.get("resource_url", "")))
+        validate_endpoint_urls(value)
+        return value
+
+    def clean_basic_encoding(self) -> str:
+        return self.cleaned_data.get("basic_encoding") or BasicEncoding.FORM
+
+    def clean_auth_extra_params(self) -> str:
+        return clean_extra_params(self.cleaned_data.get("auth_extra_params", ""))
+
+    def clean_token_extra_params(self) -> str:
+        return clean_extra_params(self.cleaned_data.get("token_extra_params", ""))
 
     def clean_api_hosts(self) -> str:
         raw = self.cleaned_data.get("api_hosts", "")
@@ -138,10 +243,31 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
                 if not cleaned.get(name) and name not in self.errors:
                     self.add_error(name, "Required for the authorization code grant.")
         self._require_secret_for_a_new_origin(cleaned)
-        if not cleaned.get("api_hosts") and cleaned.get("resource_url") and "api_hosts" not in self.errors:
-            # The resource names the API the token is for: the natural first host.
-            cleaned["api_hosts"] = host_port(cleaned["resource_url"])
+        self._keep_revocation_with_the_token_url(cleaned)
+        self._check_token_request_options(cleaned)
+        resources = resource_lines(cleaned.get("resource_url") or "")
+        if not cleaned.get("api_hosts") and resources and "api_hosts" not in self.errors:
+            # The resources name the APIs the token is for: the natural first hosts.
+            cleaned["api_hosts"] = "\n".join(dict.fromkeys(host_port(url) for url in resources))
         return cleaned
+
+    def _check_token_request_options(self, cleaned: dict[str, Any]) -> None:
+        resources = resource_lines(cleaned.get("resource_url") or "")
+        if len(resources) > 1 and flows.is_entra_v2(cleaned.get("token_url") or ""):
+            self.add_error(
+                "resource_url",
+                "Entra ID v2 gives a token for one resource at a time (AADSTS700022): keep one "
+                "resource URL, or make an authorization for each.",
+            )
+        raw_basic = (
+            cleaned.get("basic_encoding") == BasicEncoding.RAW
+            and cleaned.get("credential_type") == CredentialType.BASIC
+        )
+        if raw_basic and ":" in (cleaned.get("client_id") or "") and "client_id" not in self.errors:
+            self.add_error(
+                "client_id",
+                "A raw Basic header cannot carry a client ID with ':' (RFC 7617); choose form-encoding.",
+            )
 
     def moved_endpoints(self) -> list[str]:
         """What changed origin in this submission, as sentences for the token events."""
@@ -151,6 +277,17 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
             if old and new != old:
                 moved.append(f"The {label} moved from {old} to {new or 'nowhere'}")
         return moved
+
+    def _keep_revocation_with_the_token_url(self, cleaned: dict[str, Any]) -> None:
+        # Clear token sends the client secret and the refresh token to the revocation URL: it may
+        # only name the token endpoint's server, which already has both.
+        revocation, token_url = cleaned.get("revocation_url"), cleaned.get("token_url")
+        if revocation and token_url and origin(revocation) != origin(token_url):
+            self.add_error(
+                "revocation_url",
+                f"Must be on the token URL's server ({origin(token_url)}): Clear token sends the "
+                "secret and the refresh token there.",
+            )
 
     def _require_secret_for_a_new_origin(self, cleaned: dict[str, Any]) -> None:
         if not self.instance.pk or not is_stored(self.instance, "client_secret"):

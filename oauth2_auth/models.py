@@ -12,7 +12,7 @@ from django.db import models
 from django.utils import timezone
 
 from connectit.fields import DecryptionError, EncryptedTextField, is_stored
-from connectit.validators import validate_endpoint_url
+from connectit.validators import validate_endpoint_url, validate_endpoint_urls
 
 CODE_MAX_LENGTH = 20
 validate_code = RegexValidator(
@@ -164,7 +164,15 @@ class Authorization(models.Model):
     token_method = models.CharField(
         "access token URL method", max_length=4, choices=HttpMethod.choices, default=HttpMethod.POST
     )
-    resource_url = url_field("resource URL", help_text="Sent as 'resource' when set.")
+    resource_url = models.CharField(
+        "resource URL",
+        max_length=2000,
+        blank=True,
+        validators=[validate_endpoint_urls],
+        help_text="The API the token is for; several, one per line, where the provider allows it. "
+        "Entra ID v2 endpoints get '<resource>/.default' added to the scope; other providers get "
+        "a 'resource' parameter for each (Entra v1, RFC 8707).",
+    )
     token_extra_params = models.TextField(
         "extra token request parameters",
         blank=True,

@@ -34,6 +34,12 @@ class PresetChoiceForm(forms.Form):
         choices=presets.INPUTS["cloud"].choices,
         initial="global",
     )
+    issuer = forms.CharField(
+        label="Issuer or discovery URL (Generic OpenID Connect)",
+        required=False,
+        max_length=2000,
+        help_text=presets.INPUTS["issuer"].help,
+    )
     salesforce_host = forms.CharField(
         label="Login host (Salesforce)", required=False, max_length=253, initial="login.salesforce.com"
     )

@@ -29,6 +29,8 @@ from typing import Any
 
 from django.conf import settings
 
+from oauth2_auth import discovery
+from oauth2_auth.flows import ENTRA_CLOUDS
 from oauth2_auth.models import Authorization, GrantType
 
 DIRECTORY = Path(__file__).resolve().parent / "presets"
@@ -57,11 +59,6 @@ FILLABLE = frozenset(
         "basic_encoding",
     }
 )
-ENTRA_CLOUDS = {
-    "global": ("Global (login.microsoftonline.com)", "https://login.microsoftonline.com"),
-    "usgov": ("US Government (login.microsoftonline.us)", "https://login.microsoftonline.us"),
-    "china": ("China, operated by 21Vianet (login.chinacloudapi.cn)", "https://login.chinacloudapi.cn"),
-}
 # Tenants that are not one tenant: they work only for multi-tenant app registrations.
 SHARED_TENANTS = ("common", "organizations", "consumers")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -96,7 +93,7 @@ def _tenant(value: str) -> tuple[dict[str, str], list[str]]:
 def _cloud(value: str) -> tuple[dict[str, str], list[str]]:
     if value not in ENTRA_CLOUDS:
         raise PresetError(f"Cloud: choose one of {', '.join(ENTRA_CLOUDS)}.")
-    base = getattr(settings, "CONNECTIT_ENTRA_LOGIN_BASE", "") or ENTRA_CLOUDS[value][1]
+    base = settings.CONNECTIT_ENTRA_LOGIN_BASE or ENTRA_CLOUDS[value][1]
     return {"cloud": value, "login_base": base.rstrip("/")}, []
 
 
@@ -110,7 +107,18 @@ def _salesforce_host(value: str) -> tuple[dict[str, str], list[str]]:
     return {"salesforce_host": host}, []
 
 
+def _issuer(value: str) -> tuple[dict[str, str], list[str]]:
+    if not value.strip():
+        raise PresetError("Issuer: enter the provider's issuer URL or its discovery URL.")
+    return {"issuer": value.strip()}, []
+
+
 INPUTS: dict[str, Input] = {
+    "issuer": Input(
+        "Issuer or discovery URL",
+        "e.g. https://accounts.example.com or …/.well-known/openid-configuration",
+        _issuer,
+    ),
     "tenant": Input(
         "Tenant", "The directory (tenant) ID, a GUID, or a domain such as contoso.onmicrosoft.com.", _tenant
     ),
@@ -137,6 +145,7 @@ class Preset:
     fields: dict[str, Any]
     authorization_code_scope: tuple[str, ...] = ()
     definition_url: str = ""
+    discover: bool = False  # the fields come from the provider's metadata (oauth2_auth/discovery.py)
 
     def fill(
         self, values: dict[str, str], *, grant_type: str | None = None
@@ -152,6 +161,11 @@ class Preset:
             name: value.format_map(variables) if isinstance(value, str) else value
             for name, value in self.fields.items()
         }
+        if self.discover:
+            try:
+                filled.update(discovery.fields(discovery.read(variables["issuer"])))
+            except discovery.DiscoveryError as exc:
+                raise PresetError(f"Discovery: {exc}") from None
         grant = grant_type or filled.get("grant_type") or GrantType.CLIENT_CREDENTIALS
         filled["grant_type"] = str(grant)
         if grant == GrantType.AUTHORIZATION_CODE and self.authorization_code_scope:
@@ -186,6 +200,7 @@ def _build(preset_id: str, raw: dict[str, dict[str, Any]]) -> Preset:
             data.get("authorization_code_scope", parent.authorization_code_scope if parent else ())
         ),
         definition_url=data.get("definition_url", ""),
+        discover=data.get("discover", False),
     )
     _check(preset)
     return preset

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -32,7 +33,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from connectit.fields import DecryptionError
-from oauth2_auth import flows
+from oauth2_auth import advice, flows
 from oauth2_auth.models import (
     Authorization,
     BearerToken,
@@ -47,6 +48,7 @@ from oauth2_auth.singleflight import SingleFlight
 log = logging.getLogger(__name__)
 
 EVENTS_KEPT = 200
+DEAD_REFRESH_TOKEN = "The refresh token is no longer accepted: click Get Token to give consent again."
 # The lease outlives the HTTP deadline by this much, so only a dead holder ever loses it.
 LEASE_SLACK = 5
 # Waiters poll the lease this often: from 5 ms (a fast token endpoint) up to 20 ms.
@@ -107,8 +109,11 @@ def client_for(record: Authorization) -> flows.Client:
         token_method=record.token_method,
         content_type=record.content_type,
         credential_type=record.credential_type,
+        basic_encoding=record.basic_encoding,
         scope=record.scope,
         resource=record.resource_url,
+        auth_extra_params=flows.parse_extra_params(record.auth_extra_params),
+        token_extra_params=flows.parse_extra_params(record.token_extra_params),
         access_token_property=record.access_token_property,
         expires_in_property=record.expires_in_property,
         refresh_token_property=record.refresh_token_property,
@@ -300,7 +305,9 @@ def _ask(
         dead = exc.consent_required and kind == EventKind.REFRESHED
         message = str(exc)
         if dead:
-            message += " The refresh token is no longer accepted: click Get Token to give consent again."
+            # Before the advice, which stays last (the record page shows it apart).
+            said, found = advice.split(message)
+            message = f"{said} {DEAD_REFRESH_TOKEN}" + (f" {found}" if found else "")
         failure = _fail(record, lease, trigger, failed_kind, message, consent_required=dead)
         return _usable_or_raise(record.token, want, failure)
     _store(record, lease, issued, trigger=trigger, kind=kind)
@@ -485,10 +492,73 @@ def _describe(token: flows.Token) -> str:
     return f"{lifetime}, {refresh}{scopes}"
 
 
-def clear(record: Authorization, *, trigger: Trigger) -> None:
-    """Forget the access and refresh tokens. A renewal in flight loses its lease, so it cannot
-    write a token back afterwards."""
-    _forget(record, trigger, EventKind.CLEARED, "Access and refresh tokens removed.")
+CLEARED_MESSAGE = "Access and refresh tokens removed."
+
+
+def clear(record: Authorization, *, trigger: Trigger) -> flows.Revocation | None:
+    """Forget the access and refresh tokens, then revoke them at the provider when the record has
+    a revocation URL (RFC 7009). A renewal in flight loses its lease, so it cannot write a token
+    back afterwards.
+
+    The local clear comes first and never depends on the provider; the revocation runs after it,
+    with no transaction open. Returns what the provider answered (None: nothing was asked), which
+    the token event records too.
+    """
+    pending = _revocable(record)
+    event = _forget(record, trigger, EventKind.CLEARED, CLEARED_MESSAGE)
+    if pending is None:
+        return None
+    result = _revoke(record, *pending)
+    message = f"{CLEARED_MESSAGE.removesuffix('.')}; {result}"
+    TokenEvent.objects.filter(pk=event.pk).update(message=message, success=result.confirmed)
+    if not result.confirmed:
+        log.warning("OAuth2 authorization %s: %s", record.code, result)
+    return result
+
+
+def _revocable(record: Authorization) -> tuple[str, str] | None:
+    """(token, type hint) to revoke: the refresh token, else the access token; None for none."""
+    if not record.revocation_url:
+        return None
+    try:
+        token = BearerToken.objects.filter(pk=record.pk).first()
+        if token is None:
+            return None
+        if token.refresh_token:
+            return token.refresh_token, "refresh_token"
+        if token.access_token:
+            return token.access_token, "access_token"
+    except DecryptionError:
+        return None  # no key reads it: nothing can be revoked, but the clear still happens
+    return None
+
+
+def _revoke(record: Authorization, token: str, hint: str) -> flows.Revocation:
+    # The secret and the token go only to the token endpoint's server (the form enforces it too):
+    # a revocation URL elsewhere would hand them to whoever an editor named.
+    if not same_origin(record.revocation_url, record.token_url):
+        return flows.Revocation(False, "not sent: the revocation URL is not on the token URL's server.")
+    try:
+        client = client_for(record)
+    except DecryptionError as exc:
+        return flows.Revocation(False, f"not sent: {exc}")
+    return flows.revoke(client, token, hint, url=record.revocation_url)
+
+
+def same_origin(first: str, second: str) -> bool:
+    """Same scheme, host and port (default ports spelled out)."""
+    return _origin(first) is not None and _origin(first) == _origin(second)
+
+
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return None
+    if not parts.hostname:
+        return None
+    return parts.scheme.lower(), parts.hostname.lower(), port
 
 
 def endpoint_changed(record: Authorization, *, trigger: Trigger, message: str) -> None:
@@ -497,7 +567,7 @@ def endpoint_changed(record: Authorization, *, trigger: Trigger, message: str) -
     _forget(record, trigger, EventKind.ENDPOINT_CHANGED, message)
 
 
-def _forget(record: Authorization, trigger: Trigger, kind: str, message: str) -> None:
+def _forget(record: Authorization, trigger: Trigger, kind: str, message: str) -> TokenEvent:
     _bearer(record)
     with transaction.atomic():
         BearerToken.objects.filter(pk=record.pk).update(
@@ -513,13 +583,13 @@ def _forget(record: Authorization, trigger: Trigger, kind: str, message: str) ->
             lease_owner="",
             lease_until=None,
         )
-        add_event(record, kind, trigger, message)
+        return add_event(record, kind, trigger, message)
 
 
 def add_event(
     record: Authorization, kind: str, trigger: Trigger, message: str = "", *, success: bool = True
-) -> None:
-    TokenEvent.objects.create(
+) -> TokenEvent:
+    event = TokenEvent.objects.create(
         authorization=record, kind=kind, trigger=trigger.label[:200], message=message, success=success
     )
     # Keep the history bounded: the newest EVENTS_KEPT per authorization are plenty to debug with.
@@ -527,3 +597,4 @@ def add_event(
     stale_ids = list(old)
     if stale_ids:
         TokenEvent.objects.filter(id__in=stale_ids).delete()
+    return event

@@ -17,7 +17,7 @@ from connectit import audit, pages, submissions
 from connectit.csp import allow_form_action, origin
 from connectit.models import AuditAction
 from connectit.records import edit_record
-from oauth2_auth import consent, flows, overview, preset_choice, token_actions, tokens
+from oauth2_auth import consent, discovery, flows, overview, preset_choice, token_actions, tokens
 from oauth2_auth.forms import AuthorizationForm
 from oauth2_auth.models import Authorization, BearerToken
 from oauth2_auth.preset_choice import PresetChoiceForm
@@ -36,6 +36,7 @@ LIST_FIELDS = (
     "bearer__obtained_at",
     "bearer__access_token",
     "bearer__last_error",  # stored redacted, as the record page shows it
+    "credential_expires_on",
 )
 # The form carries the client secret: keep it out of error reports.
 _sensitive = sensitive_post_parameters("client_secret")
@@ -270,10 +271,40 @@ def clear_token(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "oauth2_auth/clear_token_confirm.html", context)
     if not submissions.first(request, f"clear_token:{pk}"):
         return _already_sent(request, pk)
-    tokens.clear(record, trigger=Trigger.user(request.user))
+    revocation = tokens.clear(record, trigger=Trigger.user(request.user))
     audit.record(AuditAction.CLEAR, request=request, target_type="authorization", target=record.code)
-    messages.success(request, f"The tokens of {record.code} were removed.")
+    if revocation is None:
+        messages.success(request, f"The tokens of {record.code} were removed.")
+    else:
+        # The provider's part is reported beside the local clear, which happened either way.
+        report = messages.success if revocation.confirmed else messages.warning
+        report(request, f"The tokens of {record.code} were removed; {revocation}")
     return _token_tab(pk)
+
+
+@never_cache
+@permission_required("oauth2_auth.change_authorization", raise_exception=True)
+@require_POST
+def check_configuration(request: HttpRequest, pk: int) -> HttpResponse:
+    """Read the provider's metadata again (from the record's expected issuer) and say what the
+    record says otherwise; nothing is changed."""
+    record = get_object_or_404(Authorization, pk=pk)
+    if not record.issuer:
+        messages.error(request, "Set the expected issuer first: the provider's metadata is read from there.")
+        return redirect("oauth2_auth:detail", pk=pk)
+    try:
+        metadata = discovery.read(record.issuer)
+    except discovery.DiscoveryError as exc:
+        messages.error(request, f"Could not read the provider's metadata: {exc}")
+        return redirect("oauth2_auth:detail", pk=pk)
+    found = discovery.differences(record, metadata)
+    if found:
+        messages.warning(
+            request, f"The provider's metadata ({metadata.source}) says otherwise: {' '.join(found)}"
+        )
+    else:
+        messages.success(request, f"The record matches the provider's metadata ({metadata.source}).")
+    return redirect("oauth2_auth:detail", pk=pk)
 
 
 @login_not_required  # a login redirect would carry the one-time code in its "next"

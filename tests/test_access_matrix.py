@@ -50,6 +50,7 @@ MATRIX = [
     ("POST", "/oauth2/authorizations/{auth}/refresh/", OPERATORS, {}),
     ("GET", "/oauth2/authorizations/{auth}/clear-token/", ADMINS, None),
     ("POST", "/oauth2/authorizations/{auth}/clear-token/", ADMINS, {}),
+    ("POST", "/oauth2/authorizations/{auth}/check/", ADMINS, {}),
     ("GET", "/definitions/", READERS, None),
     ("GET", "/definitions/new/", ADMINS, None),
     ("POST", "/definitions/new/", ADMINS, {"code": ""}),

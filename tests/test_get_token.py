@@ -43,7 +43,7 @@ def test_it_sends_the_browser_to_the_consent_page(admin_client, auth_code) -> No
     assert query["client_id"] == auth_code.client_id
     assert query["redirect_uri"] == "https://connectit.example.com/oauth2/callback/"
     assert query["scope"] == auth_code.scope
-    assert query["resource"] == "https://api.businesscentral.dynamics.com"
+    assert "resource" not in query  # Entra v2 refuses it (AADSTS901002); the scope names it
     assert query["code_challenge_method"] == "S256"
     # The challenge is S256 of the verifier kept in the session, and the secret is not sent.
     pending = admin_client.session[consent.SESSION_KEY][query["state"]]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import responses
 
 from oauth2_auth import presets
 from oauth2_auth.forms import AuthorizationForm
@@ -13,20 +14,36 @@ from oauth2_auth.models import GrantType
 from tests.conftest import form_data
 
 TENANT = "0f8fad5b-d9cb-469f-a165-70867728950e"
-INPUTS = {"tenant": TENANT, "cloud": "global", "salesforce_host": "login.salesforce.com"}
+ISSUER = "https://id.example.com"
+INPUTS = {"tenant": TENANT, "cloud": "global", "salesforce_host": "login.salesforce.com", "issuer": ISSUER}
+METADATA = {
+    "issuer": ISSUER,
+    "authorization_endpoint": f"{ISSUER}/authorize",
+    "token_endpoint": f"{ISSUER}/token",
+    "code_challenge_methods_supported": ["S256"],
+}
 CALLBACK = "https://connectit.example.com/oauth2/callback/"
 
 
 def test_every_preset_file_loads_in_order() -> None:
     loaded = presets.presets()
-    assert list(loaded) == ["entra-v2", "business-central", "microsoft-graph", "google", "salesforce"]
+    assert list(loaded) == [
+        "entra-v2",
+        "business-central",
+        "microsoft-graph",
+        "google",
+        "salesforce",
+        "generic-oidc",
+    ]
     assert all(preset.name and preset.about and preset.help for preset in loaded.values())
 
 
 @pytest.mark.parametrize("preset_id", list(presets.presets()))
 @pytest.mark.parametrize("grant", [GrantType.CLIENT_CREDENTIALS, GrantType.AUTHORIZATION_CODE])
 def test_every_preset_fills_a_record_the_form_accepts(db, preset_id: str, grant: str) -> None:
-    filled, warnings = presets.get(preset_id).fill(INPUTS, grant_type=grant)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        mock.get(f"{ISSUER}/.well-known/openid-configuration", json=METADATA)
+        filled, warnings = presets.get(preset_id).fill(INPUTS, grant_type=grant)
     assert warnings == []
     data = form_data(code=f"P-{preset_id[:10]}", client_id="app-id", redirect_url=CALLBACK, resource_url="")
     data.update({name: value for name, value in filled.items() if not isinstance(value, bool)})
@@ -90,6 +107,24 @@ def test_google_asks_for_a_refresh_token_and_salesforce_checks_its_host() -> Non
     assert salesforce["token_url"] == "https://acme.my.salesforce.com/services/oauth2/token"
     with pytest.raises(presets.PresetError, match="Login host"):
         presets.get("salesforce").fill({"salesforce_host": "evil.example.com"})
+
+
+def test_the_generic_preset_reads_the_providers_metadata() -> None:
+    with responses.RequestsMock() as mock:
+        mock.get(f"{ISSUER}/.well-known/openid-configuration", json=METADATA)
+        filled, _ = presets.get("generic-oidc").fill(
+            {"issuer": ISSUER + "/"}, grant_type=GrantType.AUTHORIZATION_CODE
+        )
+    assert (filled["auth_url"], filled["token_url"], filled["use_pkce"]) == (
+        f"{ISSUER}/authorize",
+        f"{ISSUER}/token",
+        True,
+    )
+    with responses.RequestsMock() as mock:
+        mock.get(f"{ISSUER}/.well-known/openid-configuration", status=404)
+        mock.get(f"{ISSUER}/.well-known/oauth-authorization-server", status=404)
+        with pytest.raises(presets.PresetError, match=r"Discovery: .* answered HTTP 404"):
+            presets.get("generic-oidc").fill({"issuer": ISSUER})
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from oauth2_auth import flows, tokens
+from oauth2_auth import advice, flows, tokens
 from oauth2_auth.models import (
     Authorization,
     BearerToken,
@@ -342,7 +342,8 @@ def test_it_asks_for_consent_after_invalid_grant(db, caplog) -> None:
     assert message == (
         f"BC: The token endpoint at {HOST} refused the request: invalid_grant "
         "(AADSTS70008: The refresh token has expired.). "
-        "The refresh token is no longer accepted: click Get Token to give consent again."
+        "The refresh token is no longer accepted: click Get Token to give consent again. "
+        f"Advice: {advice.for_aadsts('70008')} More: https://login.microsoftonline.com/error?code=70008"
     )
     stored = reload(record)
     assert stored.status == Status.CONSENT_REQUIRED
@@ -594,9 +595,9 @@ def test_it_keeps_tokens_when_the_code_exchange_fails(db, admin_user, caplog) ->
         tokens.complete_consent(
             record.pk, code=CODE, redirect_uri="https://a/cb", code_verifier=None, trigger=tokens.SYSTEM
         )
-    assert (
-        str(caught.value)
-        == f"BC: Code exchange failed: The token endpoint at {HOST} refused the request: invalid_grant."
+    assert str(caught.value) == (
+        f"BC: Code exchange failed: The token endpoint at {HOST} refused the request: invalid_grant. "
+        f"Advice: {advice.for_oauth_error('invalid_grant')}"
     )
     stored = reload(record)
     assert (stored.access_token, stored.refresh_token) == (OLD_ACCESS, OLD_REFRESH)

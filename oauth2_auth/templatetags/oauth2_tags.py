@@ -8,6 +8,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from connectit.times import time_element
+from oauth2_auth.advice import split as split_advice
+from oauth2_auth.credential_expiry import check as expiry_check
 from oauth2_auth.models import Authorization, Status
 
 register = template.Library()
@@ -70,4 +72,47 @@ def last_error(record: Authorization) -> str:
         '<small class="last-error text-danger-emphasis mt-1" title="{}" data-last-error>{}</small>',
         error,
         short,
+    )
+
+
+@register.simple_tag
+def credential_expiry(record: Authorization, compact: bool = False) -> SafeString | str:
+    """A warning 30 days before the client secret's typed expiry date, an error after it."""
+    expiry = expiry_check(record.credential_expires_on)
+    if expiry is None:
+        return ""
+    if compact:  # one line in a list cell
+        return format_html(
+            '<small class="d-block text-{}-emphasis mt-1" data-credential-expiry="{}">{}</small>',
+            expiry.level,
+            expiry.level,
+            expiry.text,
+        )
+    return format_html(
+        '<div class="alert alert-{} mb-3" role="status" data-credential-expiry="{}">{}</div>',
+        expiry.level,
+        expiry.level,
+        expiry.text,
+    )
+
+
+LINK_TEXT = "The provider's page about this error"
+
+
+@register.simple_tag
+def error_with_advice(message: str) -> SafeString:
+    """A stored error, with the advice from our table (oauth2_auth/advice.py) on its own line and
+    its link to the provider's error page clickable; the provider's text stays plain text."""
+    said, found = split_advice(message)
+    if found is None:
+        return format_html('<span class="text-danger">{}</span>', message)
+    link = ""
+    if found.link:
+        link = format_html(' <a href="{}" rel="noreferrer">{}</a>', found.link, LINK_TEXT)
+    return format_html(
+        '<span class="text-danger">{}</span><span class="d-block mt-1" data-advice>'
+        "<strong>Advice:</strong> {}{}</span>",
+        said,
+        found.text,
+        link,
     )
