@@ -18,7 +18,7 @@ PRESET_DEFAULT = ""  # the preset's own grant (Google and Salesforce: authorizat
 class PresetChoiceForm(forms.Form):
     preset = forms.ChoiceField(label="Provider")
     grant_type = forms.ChoiceField(
-        label="Grant type",
+        label="Grant type to fill in",
         required=False,
         choices=[(PRESET_DEFAULT, "The provider's usual one"), *GrantType.choices],
     )
