@@ -150,13 +150,14 @@ class OperationWidget(forms.Select):
     def __init__(self, operations: list[dict[str, Any]], read_url: str, catalog_name: str) -> None:
         super().__init__()
         self.operations = operations
+        self.descriptions = describe_operations(operations)
         self.read_url = read_url
         self.catalog_name = catalog_name
 
     def create_option(self, name: str, value: Any, label: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         option = super().create_option(name, value, label, *args, **kwargs)
-        if value:
-            option["attrs"]["data-parameters"] = describe_parameters(self.operations, str(value))
+        if value in self.descriptions:
+            option["attrs"]["data-parameters"] = self.descriptions[value]
         return option
 
     def render(self, name: str, value: Any, attrs: dict | None = None, renderer: Any = None) -> str:
@@ -176,28 +177,26 @@ class OperationWidget(forms.Select):
             super().render(name, value, attrs, renderer),
             self.catalog_name,
             json.dumps(self.operations) if self.operations else "",
-            describe_parameters(self.operations, value),
+            self.descriptions.get(value, ""),
         )
 
 
 def describe_operations(operations: list[dict[str, Any]]) -> dict[str, str]:
-    return {item["name"]: describe_parameters(operations, item["name"]) for item in operations}
+    """Each operation's 'Parameters of GetCustomer: customer_id (integer, required)'."""
+    return {item["name"]: _describe(item) for item in operations}
 
 
-def describe_parameters(operations: list[dict[str, Any]], chosen: str | None) -> str:
-    """'Parameters of GetCustomer: customer_id (integer, required)' for the chosen operation."""
-    item = next((op for op in operations if op["name"] == chosen), None)
-    if item is None:
-        return ""
-    if not item["parameters"]:
-        return f"{chosen} takes no parameters (or they were not read: read the operations again)."
+def _describe(operation: dict[str, Any]) -> str:
+    name = operation["name"]
+    if not operation["parameters"]:
+        return f"{name} takes no parameters (or they were not read: read the operations again)."
     parts = []
-    for parameter in item["parameters"]:
+    for parameter in operation["parameters"]:
         notes = [parameter["type"] or "any type"]
         notes += ["required"] if parameter["required"] else []
         notes += ["a list"] if parameter["many"] else []
         parts.append(f"{parameter['name']} ({', '.join(notes)})")
-    return f"Parameters of {chosen}: {'; '.join(parts)}."
+    return f"Parameters of {name}: {'; '.join(parts)}."
 
 
 class DefinitionForm(SecretFieldsMixin, forms.ModelForm):

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 from typing import Any
-from urllib.parse import urlsplit
 
 from django import forms
 
@@ -17,6 +16,7 @@ from oauth2_auth.models import (
     CredentialType,
     GrantType,
     host_port,
+    origin,
     parse_hosts,
 )
 
@@ -45,19 +45,6 @@ SECRET_FIELDS = ("client_secret",)
 # secret typed again and drops the stored tokens: an editor must not be able to redirect a
 # write-only secret, or a refresh token, to a server of their choosing.
 ENDPOINT_FIELDS = (("token_url", "token URL"), ("auth_url", "auth URL"))
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def origin(url: str) -> str:
-    """scheme://host:port of a URL, with the default port spelled out; "" for none."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
-    except ValueError:
-        return url
-    if not parts.hostname:
-        return ""
-    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
 
 
 # (tab id, label, fields, shown when "field=value"), rendered in order by templates/_form_tabs.html;

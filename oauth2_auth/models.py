@@ -65,6 +65,19 @@ class Status(models.TextChoices):
     CONSENT_REQUIRED = "consent_required", "Consent required"
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL, with the default port spelled out; "" for none. Where a
+    secret or a token may go is decided by this (the form's checks, Clear token's revocation)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    except ValueError:
+        return url
+    if not parts.hostname:
+        return ""
+    return f"{parts.scheme.lower()}://{parts.hostname.lower()}:{port}"
+
+
 def host_port(url: str) -> str:
     """'host' or 'host:port' of a URL as API host lists spell it: lower case, default port left out."""
     try:

@@ -25,7 +25,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -42,6 +41,7 @@ from oauth2_auth.models import (
     TokenEvent,
     TokenState,
     host_port,
+    origin,
 )
 from oauth2_auth.singleflight import SingleFlight
 
@@ -536,29 +536,13 @@ def _revocable(record: Authorization) -> tuple[str, str] | None:
 def _revoke(record: Authorization, token: str, hint: str) -> flows.Revocation:
     # The secret and the token go only to the token endpoint's server (the form enforces it too):
     # a revocation URL elsewhere would hand them to whoever an editor named.
-    if not same_origin(record.revocation_url, record.token_url):
+    if not origin(record.token_url) or origin(record.revocation_url) != origin(record.token_url):
         return flows.Revocation(False, "not sent: the revocation URL is not on the token URL's server.")
     try:
         client = client_for(record)
     except DecryptionError as exc:
         return flows.Revocation(False, f"not sent: {exc}")
     return flows.revoke(client, token, hint, url=record.revocation_url)
-
-
-def same_origin(first: str, second: str) -> bool:
-    """Same scheme, host and port (default ports spelled out)."""
-    return _origin(first) is not None and _origin(first) == _origin(second)
-
-
-def _origin(url: str) -> tuple[str, str, int | None] | None:
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
-    except ValueError:
-        return None
-    if not parts.hostname:
-        return None
-    return parts.scheme.lower(), parts.hostname.lower(), port
 
 
 def endpoint_changed(record: Authorization, *, trigger: Trigger, message: str) -> None:
