@@ -267,13 +267,13 @@ def _shown_read_only(form: forms.BaseForm, row: Row) -> bool:
 
 
 def _holds(form: forms.BaseForm, rule: str) -> bool:
-    """A "field=value[,value]" rule against the form's values (an empty rule always holds)."""
-    if not rule:
-        return True
-    name, values = rule.split("=", 1)
-    if name not in form.fields:
-        return True
-    return str(form[name].value()) in values.split(",")
+    """A "field=value[,value][;field=value]" rule against the form's values: every condition
+    must hold (an empty rule always holds), as static/connectit/form_tabs.js decides it."""
+    for condition in filter(None, rule.split(";")):
+        name, values = condition.split("=", 1)
+        if name in form.fields and str(form[name].value()) not in values.split(","):
+            return False
+    return True
 
 
 def _differs(form: forms.BaseForm, name: str) -> bool:

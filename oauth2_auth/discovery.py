@@ -154,6 +154,15 @@ def fields(metadata: Metadata) -> dict[str, Any]:
     return values
 
 
+# The token_endpoint_auth_methods_supported name of each credential type (RFC 8414, OIDC).
+AUTH_METHOD = {
+    CredentialType.BASIC: "client_secret_basic",
+    CredentialType.BODY: "client_secret_post",
+    CredentialType.PRIVATE_KEY_JWT: "private_key_jwt",
+    CredentialType.CLIENT_SECRET_JWT: "client_secret_jwt",
+}
+
+
 def _credential_type(methods: tuple[str, ...]) -> str:
     # The secret in the body only when the provider takes it there and not in a Basic header.
     if "client_secret_post" in methods and "client_secret_basic" not in methods:
@@ -172,8 +181,7 @@ def differences(record: Authorization, metadata: Metadata) -> list[str]:
             found.append(
                 f"{labels[name]}: the record has {getattr(record, name)!r}, the provider says {value!r}."
             )
-    method = {CredentialType.BASIC: "client_secret_basic", CredentialType.BODY: "client_secret_post"}
-    wanted = method.get(record.credential_type)
+    wanted = AUTH_METHOD.get(record.credential_type)
     if wanted and wanted not in metadata.auth_methods:
         found.append(
             f"credential type: the provider does not list {wanted} "

@@ -21,14 +21,16 @@ from django.conf import settings
 from connectit import http
 from connectit.jsonpath import lookup
 from connectit.redact import Redactor
-from oauth2_auth import advice
+from oauth2_auth import advice, client_assertion
 
 TOKEN_MAX_BYTES = 1024 * 1024
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
 FORM = "application/x-www-form-urlencoded"
 JSON = "application/json"
 # Token request parameters whose values are secrets.
-SECRET_PARAMS = ("refresh_token", "code", "code_verifier")
+SECRET_PARAMS = ("refresh_token", "code", "code_verifier", "client_assertion")
+# Credential types that sign a client assertion (RFC 7523) instead of sending the secret.
+ASSERTION_TYPES = ("private_key_jwt", "client_secret_jwt")
 # Parameters this module sets itself: an extra parameter may never replace or repeat one.
 RESERVED_PARAMS = frozenset(
     {
@@ -94,8 +96,11 @@ class Client:
     client_secret: str = ""
     token_method: str = "POST"
     content_type: str = FORM
-    credential_type: str = "body"  # "basic" or "body"
+    credential_type: str = "body"  # "basic", "body", "private_key_jwt" or "client_secret_jwt"
     basic_encoding: str = BASIC_FORM
+    private_key: str = ""  # PKCS#8 PEM, for private_key_jwt
+    certificate: str = ""  # PEM, names the key in the assertion's header
+    assertion_algorithm: str = "PS256"
     scope: str = ""
     resource: str = ""  # one or more resource URLs, one per line
     auth_extra_params: ExtraParams = ()  # added to the consent request
@@ -287,10 +292,36 @@ def authenticate(client: Client, params: Params, headers: dict[str, str]) -> Non
         headers["Authorization"] = basic_auth_header(
             client.client_id, client.client_secret, encoding=client.basic_encoding
         )
-    else:
-        params["client_id"] = client.client_id
-        if client.client_secret:
-            params["client_secret"] = client.client_secret
+        return
+    params["client_id"] = client.client_id
+    if client.credential_type in ASSERTION_TYPES:
+        params.update(client_assertion.assertion_params(signed_assertion(client)))
+    elif client.client_secret:
+        params["client_secret"] = client.client_secret
+
+
+def signed_assertion(client: Client) -> str:
+    """A fresh client assertion (new jti, short exp) whose audience is the token endpoint: Entra
+    ID and AD FS take only that, and RFC 7523 lets every server take it."""
+    try:
+        if client.credential_type == "client_secret_jwt":
+            return client_assertion.client_secret_jwt(
+                client.client_secret, client_id=client.client_id, audience=client.token_url
+            )
+        if not (client.private_key and client.certificate):
+            raise client_assertion.CredentialError(
+                "No certificate is stored: generate or import one on the Credentials tab."
+            )
+        credential = client_assertion.Credential(client.private_key, client.certificate)
+        return client_assertion.private_key_jwt(
+            credential,
+            client_id=client.client_id,
+            audience=client.token_url,
+            algorithm=client.assertion_algorithm,
+        )
+    except client_assertion.CredentialError as exc:
+        # The messages are fixed texts that never quote key material.
+        raise OAuth2Error(f"The client assertion could not be signed: {exc}") from None
 
 
 def request_redactor(client: Client, params: Params) -> Redactor:
@@ -476,9 +507,12 @@ def revoke(client: Client, token: str, hint: str = "refresh_token", *, url: str)
     is an unconfirmed revocation with its reason: the caller has already forgotten the token
     locally, so this reports and never raises.
     """
-    params = {"token": token, "token_type_hint": hint}
+    params: Params = {"token": token, "token_type_hint": hint}
     headers = {"Accept": "application/json"}
-    authenticate(client, params, headers)
+    try:
+        authenticate(client, params, headers)
+    except OAuth2Error as exc:
+        return Revocation(False, str(exc))
     redactor = request_redactor(client, params)
     redactor.add(token)
     host = http.host_of(url)

@@ -9,8 +9,11 @@ from connectit.fields import is_stored
 from connectit.forms import SecretFieldsMixin, no_autofocus_when_editing, tab_fields
 from connectit.validators import validate_endpoint_urls
 from oauth2_auth import flows
+from oauth2_auth.certificate_form import CERTIFICATE_FIELDS, CertificateFieldsMixin
+from oauth2_auth.certificate_form import SHOW_WHEN as CERTIFICATE_SHOW_WHEN
 from oauth2_auth.models import (
     CODE_MAX_LENGTH,
+    AssertionAlgorithm,
     Authorization,
     BasicEncoding,
     CredentialType,
@@ -76,6 +79,8 @@ TABS = (
             "credential_type",
             "basic_encoding",
             "client_secret_clear",
+            "assertion_algorithm",
+            *CERTIFICATE_FIELDS,
             "credential_expires_on",
             "content_type",
             "access_token_property",
@@ -143,7 +148,7 @@ def _extra_param_problem(name: str, sep: str, value: str, seen: set[str]) -> str
     return ""
 
 
-class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
+class AuthorizationForm(CertificateFieldsMixin, SecretFieldsMixin, forms.ModelForm):
     secret_fields = SECRET_FIELDS
 
     tabs = TABS  # the Bearer Token tab is read-only: the record's template renders it
@@ -151,6 +156,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
     field_show_when: dict[str, str] = {
         "content_type": "token_method=POST",
         "basic_encoding": "credential_type=basic",  # only a Basic header has an encoding
+        **CERTIFICATE_SHOW_WHEN,
     }
     # What clean() requires only for one grant; the page marks it while that grant is chosen.
     required_when: dict[str, str] = {name: "grant_type=authorization_code" for name in AUTH_CODE_REQUIRED}
@@ -160,7 +166,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
 
     class Meta:
         model = Authorization
-        fields = tab_fields(TABS, SECRET_FIELDS)
+        fields = tuple(name for name in tab_fields(TABS, SECRET_FIELDS) if name not in CERTIFICATE_FIELDS)
         widgets = {
             "scope": forms.TextInput(),
             "resource_url": forms.Textarea(attrs={"rows": 2}),
@@ -189,6 +195,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         self.fields["token_extra_params"].help_text = TOKEN_EXTRA_HELP
         # Hidden unless the credential type is Basic: a submission without it keeps the default.
         self.fields["basic_encoding"].required = False
+        self.fields["assertion_algorithm"].required = False
 
     @property
     def redirect_differs(self) -> bool:
@@ -206,6 +213,9 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
 
     def clean_basic_encoding(self) -> str:
         return self.cleaned_data.get("basic_encoding") or BasicEncoding.FORM
+
+    def clean_assertion_algorithm(self) -> str:
+        return self.cleaned_data.get("assertion_algorithm") or AssertionAlgorithm.PS256
 
     def clean_auth_extra_params(self) -> str:
         return clean_extra_params(self.cleaned_data.get("auth_extra_params", ""))
@@ -232,6 +242,7 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
         self._require_secret_for_a_new_origin(cleaned)
         self._keep_revocation_with_the_token_url(cleaned)
         self._check_token_request_options(cleaned)
+        self._check_assertion(cleaned)
         resources = resource_lines(cleaned.get("resource_url") or "")
         if not cleaned.get("api_hosts") and resources and "api_hosts" not in self.errors:
             # The resources name the APIs the token is for: the natural first hosts.
@@ -255,6 +266,25 @@ class AuthorizationForm(SecretFieldsMixin, forms.ModelForm):
                 "client_id",
                 "A raw Basic header cannot carry a client ID with ':' (RFC 7617); choose form-encoding.",
             )
+
+    def _check_assertion(self, cleaned: dict[str, Any]) -> None:
+        kind = cleaned.get("credential_type")
+        if kind not in flows.ASSERTION_TYPES:
+            return
+        if cleaned.get("token_method") == "GET" and "token_method" not in self.errors:
+            # A GET would put the signed assertion in the URL, and so in every proxy's log.
+            self.add_error("token_method", "A signed client assertion is sent only with POST.")
+        if kind == CredentialType.CLIENT_SECRET_JWT and not self._secret_after_save(cleaned):
+            self.add_error("client_secret", "client_secret_jwt signs with the secret: type it.")
+        self.clean_certificate(cleaned)
+
+    def _secret_after_save(self, cleaned: dict[str, Any]) -> bool:
+        if cleaned.get("client_secret_clear"):
+            return False
+        return bool(cleaned.get("client_secret")) or is_stored(self.instance, "client_secret")
+
+    def apply_secrets(self, instance: Authorization) -> list[str]:
+        return super().apply_secrets(instance) + self.apply_certificate(instance)
 
     def moved_endpoints(self) -> list[str]:
         """What changed origin in this submission, as sentences for the token events."""

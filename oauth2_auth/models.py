@@ -39,6 +39,15 @@ class HttpMethod(models.TextChoices):
 class CredentialType(models.TextChoices):
     BASIC = "basic", "Basic (HTTP Basic header)"
     BODY = "body", "Client-ID & Secret (in the request: the body for POST, the query for GET)"
+    PRIVATE_KEY_JWT = "private_key_jwt", "Certificate (private_key_jwt: signed with a private key)"
+    CLIENT_SECRET_JWT = "client_secret_jwt", "Secret-signed assertion (client_secret_jwt)"
+
+
+class AssertionAlgorithm(models.TextChoices):
+    """How a private_key_jwt assertion is signed, and how its header names the certificate."""
+
+    PS256 = "PS256", "PS256, certificate named by x5t#S256 (Entra ID today)"
+    RS256 = "RS256", "RS256, certificate named by a SHA-1 x5t (AD FS and older stacks)"
 
 
 class ContentType(models.TextChoices):
@@ -143,6 +152,17 @@ class Authorization(models.Model):
         help_text="The list and the record warn 30 days ahead (Entra secrets last at most 24 months).",
     )
 
+    # The certificate credential (private_key_jwt): the key signs every token request's assertion
+    # and never leaves the app; the certificate (public) is uploaded to the app registration.
+    private_key = EncryptedTextField("private key")
+    certificate = models.TextField("certificate (PEM)", blank=True, editable=False)
+    assertion_algorithm = models.CharField(
+        "signing algorithm",
+        max_length=5,
+        choices=AssertionAlgorithm.choices,
+        default=AssertionAlgorithm.PS256,
+    )
+
     # Authorization code
     auth_url = url_field("auth URL", help_text="Where the browser goes to give consent.")
     auth_method = models.CharField(
@@ -203,7 +223,7 @@ class Authorization(models.Model):
     )
     scope = models.CharField(max_length=2000, blank=True)
     credential_type = models.CharField(
-        max_length=8, choices=CredentialType.choices, default=CredentialType.BODY
+        max_length=20, choices=CredentialType.choices, default=CredentialType.BODY
     )
     content_type = models.CharField(
         "content-type", max_length=40, choices=ContentType.choices, default=ContentType.FORM

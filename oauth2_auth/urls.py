@@ -13,6 +13,7 @@ urlpatterns = [
     path("authorizations/<int:pk>/get-token/", views.get_token, name="get_token"),
     path("authorizations/<int:pk>/refresh/", views.refresh_now, name="refresh"),
     path("authorizations/<int:pk>/clear-token/", views.clear_token, name="clear_token"),
+    path("authorizations/<int:pk>/certificate/", views.certificate, name="certificate"),
     path("authorizations/<int:pk>/check/", views.check_configuration, name="check_configuration"),
     path("callback/", views.callback, name="callback"),
 ]

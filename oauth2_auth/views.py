@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
@@ -38,8 +38,8 @@ LIST_FIELDS = (
     "bearer__last_error",  # stored redacted, as the record page shows it
     "credential_expires_on",
 )
-# The form carries the client secret: keep it out of error reports.
-_sensitive = sensitive_post_parameters("client_secret")
+# The form carries the client secret and may carry a private key: keep them out of error reports.
+_sensitive = sensitive_post_parameters("client_secret", "private_key_pem", "pfx_password")
 
 
 def callback_url(request: HttpRequest) -> str:
@@ -112,6 +112,12 @@ def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
 
     def on_saved(form: AuthorizationForm, instance: Authorization) -> None:
         _drop_tokens_if_moved(request, form, instance)
+        if form.credential is not None:
+            messages.info(
+                request,
+                f"New certificate for {instance.code}, thumbprint {form.credential.thumbprint_sha1_hex}: "
+                "download it and upload it to the app registration before you get a token.",
+            )
         saved.append(instance)
 
     # A new record may start from a provider preset: its values fill the empty form.
@@ -119,7 +125,10 @@ def _edit(request: HttpRequest, record: Authorization | None) -> HttpResponse:
     initial = chooser.filled if chooser is not None and chooser.is_valid() else None
 
     def make_form(data: QueryDict | None, instance: Authorization | None) -> AuthorizationForm:
-        return AuthorizationForm(data, instance=instance, callback_url=callback_url(request), initial=initial)
+        files = request.FILES if data is not None else None
+        return AuthorizationForm(
+            data, files, instance=instance, callback_url=callback_url(request), initial=initial
+        )
 
     response = edit_record(
         request,
@@ -378,3 +387,16 @@ def _exchange(
             AuditAction.CONSENT_GIVEN, request=request, target_type="authorization", target=record.code
         )
         messages.success(request, f"Consent given: {record.code} now holds a token.")
+
+
+@permission_required("oauth2_auth.view_authorization", raise_exception=True)
+@require_GET
+def certificate(request: HttpRequest, pk: int) -> HttpResponse:
+    """The public certificate (PEM), to upload to the app registration; the key never leaves."""
+    record = get_object_or_404(Authorization.objects.only("code", "certificate"), pk=pk)
+    if not record.certificate:
+        raise Http404("This authorization has no certificate.")
+    response = HttpResponse(record.certificate, content_type="application/x-pem-file")
+    # .cer: the extension Entra ID's upload dialog and Windows' certificate viewer both take.
+    response["Content-Disposition"] = f'attachment; filename="{record.code}.cer"'
+    return response

@@ -1,17 +1,20 @@
-// Shows the parts of a tabbed form marked data-show-when="field=value[,value]" only while that
-// field has one of those values, marks those data-required-when="field=value" as required while
-// it holds, and opens the first tab that holds an error.
+// Shows the parts of a tabbed form marked data-show-when="field=value[,value][;field=value]" only
+// while each named field has one of its values, marks those data-required-when="field=value" as
+// required while it holds, and opens the first tab that holds an error.
 (function () {
   "use strict";
   document.querySelectorAll("form.tabbed-form").forEach(function (form) {
     const rules = Array.from(form.querySelectorAll("[data-show-when]"));
     const required = Array.from(form.querySelectorAll("[data-required-when]"));
 
-    // "field=value[,value]": true while that field has one of the values (or is not on the page).
+    // "field=value[,value]": true while that field has one of the values (or is not on the page);
+    // several conditions joined by ";" must all hold.
     function holds(rule) {
-      const [name, values] = rule.split("=");
-      const control = form.querySelector("[name=" + name + "]");
-      return control === null || values.split(",").includes(control.value);
+      return rule.split(";").every(function (condition) {
+        const [name, values] = condition.split("=");
+        const control = form.querySelector("[name=" + name + "]");
+        return control === null || values.split(",").includes(control.value);
+      });
     }
 
     // A field required only for some choice (the grant type) gets the same " *" as the always
