@@ -238,7 +238,8 @@ def test_an_edit_keeps_the_stored_key_unless_another_source_is_chosen(admin_clie
     )
     url = f"/oauth2/authorizations/{record.pk}/"
     page = admin_client.get(url).content.decode()
-    assert f"The stored certificate: CN=ConnectIT import test, thumbprint {credential.thumbprint_sha1_hex}" in page
+    stored = f"The stored certificate: CN=ConnectIT import test, thumbprint {credential.thumbprint_sha1_hex}"
+    assert stored in page
     for data in (cert_form(environment="edited"), cert_form(environment="again", certificate_source="keep")):
         assert post(admin_client, data, url).status_code == 302
         record.refresh_from_db()
@@ -318,7 +319,8 @@ def test_an_assertion_is_only_sent_by_post(admin_client) -> None:
 
 
 def test_client_secret_jwt_needs_a_secret(admin_client) -> None:
-    page = post(admin_client, form_data(credential_type="client_secret_jwt", client_secret="")).content.decode()
+    data = form_data(credential_type="client_secret_jwt", client_secret="")
+    page = post(admin_client, data).content.decode()
     assert "client_secret_jwt signs with the secret: type it." in page
     assert post(admin_client, form_data(credential_type="client_secret_jwt")).status_code == 302
 
