@@ -9,6 +9,7 @@ again (a PFX file cannot be put back into a file input anyway).
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django import forms
@@ -188,6 +189,13 @@ class CertificateFieldsMixin:
         # The date the list and the alerts warn ahead of: the certificate's own.
         instance.credential_expires_on = self.credential.not_after.date()
         return ["private_key", "certificate", "credential_expires_on"]
+
+    @cached_property
+    def changed_data(self) -> list[str]:
+        """For the audit trail: the record's columns, so a new key and certificate show as such
+        and the inputs that made them (name, days, files) do not."""
+        changed = [name for name in super().changed_data if name not in CERTIFICATE_FIELDS]  # type: ignore[misc]
+        return changed + (["private_key", "certificate"] if self.credential is not None else [])
 
     def full_clean(self) -> None:
         super().full_clean()  # type: ignore[misc]

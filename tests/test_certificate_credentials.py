@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from connectit.models import AuditAction, AuditEntry
 from oauth2_auth import client_assertion as ca
 from oauth2_auth import discovery, flows, tokens
 from oauth2_auth.models import Authorization, CredentialType, Status
@@ -221,6 +222,19 @@ def test_saving_a_new_certificate_record_generates_a_key_and_certificate(admin_c
     assert "Download the certificate" in page
     for line in key_body(credential):
         assert line not in page
+
+
+def test_the_audit_trail_names_a_new_key_and_certificate(admin_client, credential) -> None:
+    record = make_authorization(code="BC-SANDBOX", credential_type="private_key_jwt")
+    url = f"/oauth2/authorizations/{record.pk}/"
+    assert (
+        post(admin_client, cert_form(certificate_source="generate", certificate_days="30"), url).status_code
+        == 302
+    )
+    entry = AuditEntry.objects.filter(action=AuditAction.CHANGED).get()
+    assert {"private_key", "certificate"} <= set(entry.fields)
+    assert not set(entry.fields) & {"certificate_source", "certificate_days"}
+    assert "PRIVATE KEY" not in repr(list(AuditEntry.objects.values()))
 
 
 def test_the_name_typed_becomes_the_certificates_subject(admin_client) -> None:
