@@ -40,8 +40,19 @@ $(VENV)/.installed-dev: requirements-dev.txt requirements-build.txt $(VENV)/.ins
 	$(PIP) install --build-constraint requirements-build.txt -r requirements-dev.txt
 	touch $@
 
+# The oidc-provider test server's npm packages, from its committed lock file. Without npm the
+# tests that need it skip with a message (CI fails them instead: .ci/run must run them).
+OIDC_PROVIDER := tests/oidc_provider
+OIDC_STAMP := $(OIDC_PROVIDER)/node_modules/.installed
+$(OIDC_STAMP): $(OIDC_PROVIDER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	  npm ci --no-audit --no-fund --loglevel=error --prefix $(OIDC_PROVIDER) && touch $@; \
+	else \
+	  echo "npm not found: the oidc-provider integration tests will be skipped (install Node.js 20 or newer to run them)."; \
+	fi
+
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev $(OIDC_STAMP)
 
 # The runtime requirements install from wheels alone into an empty virtual environment.
 REQUIREMENTS ?= requirements.txt

@@ -446,8 +446,9 @@ def consent_failed(
 
 
 def _store(record: Authorization, lease: str, issued: flows.Token, *, trigger: Trigger, kind: str) -> None:
-    """Save a token response if the lease is still ours. A response without a refresh token
-    keeps the stored one; a rotated one is saved in the same UPDATE as its access token."""
+    """Save a token response if the lease is still ours. A refresh answered without a refresh
+    token keeps the stored one; a consent answered without one drops it. A rotated one is saved
+    in the same UPDATE as its access token."""
     now = timezone.now()
     values = {
         "access_token": issued.access_token,
@@ -461,12 +462,17 @@ def _store(record: Authorization, lease: str, issued: flows.Token, *, trigger: T
         "lease_owner": "",
         "lease_until": None,
     }
+    new_grant = kind == EventKind.CONSENT_GIVEN
     if issued.refresh_token:
         values["refresh_token"] = issued.refresh_token
+    elif new_grant:
+        # A consent starts a new grant: an earlier grant's refresh token (another scope, perhaps
+        # another client) must not outlive it and be used as this one's.
+        values["refresh_token"] = ""
     with transaction.atomic():
         stored = BearerToken.objects.filter(pk=record.pk, lease_owner=lease).update(**values)
         if stored:
-            add_event(record, kind, trigger, _describe(issued))
+            add_event(record, kind, trigger, _describe(issued, new_grant=new_grant))
     if not stored:
         raise _lease_lost(record)
 
@@ -488,9 +494,18 @@ def _fail(
     return TokenError(f"{record.code}: {message}", consent_required=consent_required)
 
 
-def _describe(token: flows.Token) -> str:
+NO_REFRESH_TOKEN = (
+    "no refresh token (the provider gave none: ask for offline_access in the scope, and some "
+    "providers give one only with prompt=consent)"
+)
+
+
+def _describe(token: flows.Token, *, new_grant: bool = False) -> str:
     lifetime = f"valid for {token.expires_in} s" if token.expires_in is not None else "no expiry given"
-    refresh = "with a new refresh token" if token.refresh_token else "no new refresh token"
+    if token.refresh_token:
+        refresh = "with a new refresh token"
+    else:
+        refresh = NO_REFRESH_TOKEN if new_grant else "no new refresh token"
     scopes = f", scopes: {token.scope}" if token.scope else ""
     return f"{lifetime}, {refresh}{scopes}"
 

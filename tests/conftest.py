@@ -12,6 +12,7 @@ from oauth2_auth.models import Authorization, BearerToken, GrantType
 
 pytest_plugins = [
     "tests.provider.fixtures",
+    "tests.oidc_provider.fixtures",
     "tests.soap_server.fixtures",
     "tests.browser",
     "tests.canary",

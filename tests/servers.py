@@ -1,4 +1,4 @@
-"""Starting and stopping the test suite's own servers (provider, SOAP) as subprocesses."""
+"""Starting and stopping the test suite's own servers (provider, SOAP, oidc-provider) as subprocesses."""
 
 from __future__ import annotations
 
@@ -46,13 +46,37 @@ def run_server(
 
     ``env_for(tmp)`` gives the extra environment (it may place files in ``tmp``).
     """
-    with tempfile.TemporaryDirectory(prefix=module.rsplit(".", 1)[0].replace(".", "-") + "-") as tmp:
+    with run_command(
+        lambda port: [sys.executable, "-m", module, f"127.0.0.1:{port}"],
+        env_for,
+        name=module.rsplit(".", 1)[0].replace(".", "-"),
+        ready_path=ready_path,
+        extra_env={"PYTHONUNBUFFERED": "1"},
+    ) as started:
+        yield started
+
+
+@contextmanager
+def run_command(
+    argv_for: Callable[[int], list[str]],
+    env_for: Callable[[Path], dict[str, str]],
+    *,
+    name: str,
+    ready_path: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Started]:
+    """Run the command ``argv_for(port)`` (any program, Python or not) on a free port of
+    127.0.0.1, from the repository root, until ``ready_path`` answers 2xx; stop it by PID on exit.
+
+    ``env_for(tmp)`` gives the extra environment and may place files in the temp dir ``tmp``.
+    """
+    with tempfile.TemporaryDirectory(prefix=name + "-") as tmp:
         port = free_port()
         started = Started(f"http://127.0.0.1:{port}", 0, Path(tmp) / "server.log")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_for(Path(tmp))}
+        env = {**os.environ, **(extra_env or {}), **env_for(Path(tmp))}
         with started.log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", module, f"127.0.0.1:{port}"],
+                argv_for(port),
                 cwd=REPO_ROOT,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -83,7 +107,7 @@ def _wait_until_up(process: subprocess.Popen, url: str, log_path: Path) -> None:
 def stop(process: subprocess.Popen) -> None:
     if process.poll() is not None:
         return
-    process.terminate()  # SIGTERM to the gunicorn master: graceful
+    process.terminate()  # SIGTERM (to the gunicorn master, or node): graceful
     try:
         process.wait(STOP_TIMEOUT)
     except subprocess.TimeoutExpired:

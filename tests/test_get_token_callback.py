@@ -66,6 +66,20 @@ def test_it_exchanges_the_code_and_redirects_to_the_record(admin_client, record)
     assert record.events.first().kind == EventKind.CONSENT_GIVEN
 
 
+@responses.activate
+def test_a_consent_without_a_refresh_token_drops_the_earlier_grants_one(admin_client, record) -> None:
+    """The earlier refresh token belongs to a grant this consent replaced (another scope, maybe
+    another client): kept, it would be used as this grant's. A refresh without one keeps it."""
+    set_token(record, access_token="old-at", refresh_token="old-grant-rt")
+    params = start(admin_client, record)
+    responses.post(TOKEN_URL, json={"access_token": "at-without-rt", "expires_in": 3600})
+    admin_client.get(CALLBACK, {"code": "the-code", "state": params["state"]})
+    record.refresh_from_db()
+    assert (record.token.access_token, record.token.refresh_token) == ("at-without-rt", "")
+    message = record.events.first().message
+    assert "no refresh token (the provider gave none: ask for offline_access in the scope" in message
+
+
 def assert_sent_to_list(response) -> None:
     """An answer that cannot be used leaves the callback URL (and its code) at once."""
     assert response.status_code == 302 and response["Location"] == "/oauth2/authorizations/"
