@@ -41,6 +41,8 @@ class Metadata:
     pkce_s256: bool
     auth_methods: tuple[str, ...]
     sends_iss: bool
+    # token_endpoint_auth_signing_alg_values_supported; empty when the provider does not say.
+    assertion_algorithms: tuple[str, ...] = ()
 
 
 def candidate_urls(value: str) -> list[str]:
@@ -131,6 +133,7 @@ def _parse(url: str, document: dict[str, Any]) -> Metadata:
         auth_methods=_strings(document.get("token_endpoint_auth_methods_supported"))
         or ("client_secret_basic",),
         sends_iss=document.get("authorization_response_iss_parameter_supported") is True,
+        assertion_algorithms=_strings(document.get("token_endpoint_auth_signing_alg_values_supported")),
     )
 
 
@@ -187,4 +190,17 @@ def differences(record: Authorization, metadata: Metadata) -> list[str]:
             f"credential type: the provider does not list {wanted} "
             f"(it takes {', '.join(metadata.auth_methods)})."
         )
+    algorithm = _assertion_algorithm(record)
+    if algorithm and metadata.assertion_algorithms and algorithm not in metadata.assertion_algorithms:
+        found.append(
+            f"signing algorithm: the provider does not list {algorithm} for client assertions "
+            f"(it takes {', '.join(metadata.assertion_algorithms)})."
+        )
     return found
+
+
+def _assertion_algorithm(record: Authorization) -> str:
+    """The algorithm the record's client assertions are signed with; "" when it sends none."""
+    if record.credential_type == CredentialType.PRIVATE_KEY_JWT:
+        return record.assertion_algorithm
+    return "HS256" if record.credential_type == CredentialType.CLIENT_SECRET_JWT else ""

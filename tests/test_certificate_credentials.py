@@ -394,3 +394,24 @@ def test_check_configuration_names_an_auth_method_the_provider_does_not_list(db,
     )
     found = discovery.differences(record, metadata)
     assert any("does not list private_key_jwt" in line for line in found)
+
+
+def test_check_configuration_names_a_signing_algorithm_the_provider_does_not_list(db) -> None:
+    record = make_authorization(credential_type="private_key_jwt", assertion_algorithm="PS256")
+    metadata = discovery.Metadata(
+        source="https://idp.example.com/.well-known/openid-configuration",
+        issuer="https://idp.example.com",
+        authorization_endpoint="",
+        token_endpoint=record.token_url,
+        revocation_endpoint="",
+        pkce_s256=True,
+        auth_methods=("private_key_jwt",),
+        sends_iss=False,
+        assertion_algorithms=("RS256",),
+    )
+    assert any(
+        "signing algorithm: the provider does not list PS256 for client assertions (it takes RS256)" in line
+        for line in discovery.differences(record, metadata)
+    )
+    record.assertion_algorithm = "RS256"
+    assert not [line for line in discovery.differences(record, metadata) if "signing" in line]
