@@ -20,7 +20,10 @@ WSDL reader refuses private and link-local addresses for the documents a WSDL im
 from __future__ import annotations
 
 import contextlib
+import heapq
 import ipaddress
+import itertools
+import os
 import socket
 import threading
 import time
@@ -90,36 +93,34 @@ class _Deadline:
     """One wall-clock limit over connecting, the headers and the body of a single call.
 
     requests' ``timeout`` bounds each connect and each socket read on its own, so a server that
-    sends one byte a second never trips it. Instead a timer shuts the call's socket down when the
-    limit passes; shutdown(), unlike close(), wakes a recv() blocked in another thread.
+    sends one byte a second never trips it. Instead the process's watchdog shuts the call's
+    socket down when the limit passes; shutdown(), unlike close(), wakes a recv() blocked in
+    another thread.
     """
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.expired = False
-        self._ends = time.monotonic() + seconds
-        self._lock = threading.Lock()  # orders the timer's shutdown against finish()
-        self._finished = False
+        self.ends = time.monotonic() + seconds
+        self._lock = threading.Lock()  # orders the watchdog's shutdown against finish()
+        self.finished = False
         self._connection: HTTPConnection | None = None
         self._socket: socket.socket | None = None
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True  # never keeps the process alive
         self._outer: _Deadline | None = None
 
     def __enter__(self) -> _Deadline:
         self._outer = _current_deadline()
         _local.deadline = self
-        self._timer.start()
+        _watchdog.watch(self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         _local.deadline = self._outer
         self.finish()
-        self._timer.join()  # quick once cancelled; no timer thread outlives its call
 
     def remaining(self) -> float:
         # Never zero: a zero timeout would make the socket non-blocking rather than fail it.
-        return max(self._ends - time.monotonic(), 0.001)
+        return max(self.ends - time.monotonic(), 0.001)
 
     def watch(self, connection: HTTPConnection, sock: socket.socket | None) -> None:
         """Make ``connection`` (and its socket, before urllib3 stores it) the one to cut."""
@@ -132,13 +133,14 @@ class _Deadline:
     def finish(self) -> bool:
         """Stop watching, so the connection can go back to the pool; True if the limit passed."""
         with self._lock:
-            self._finished = True
-        self._timer.cancel()
+            self.finished = True
+            # The watchdog may hold this object until its time comes: not the connection too.
+            self._connection = self._socket = None
         return self.expired
 
-    def _expire(self) -> None:
+    def expire(self) -> None:
         with self._lock:
-            if not self._finished:
+            if not self.finished:
                 self.expired = True
                 self._shut()
 
@@ -146,6 +148,53 @@ class _Deadline:
         _shut_down(self._socket)
         if self._connection is not None:
             _shut_down(self._connection.sock)  # the TLS socket, once the handshake wrapped it
+
+
+class _Watchdog:
+    """One thread per process that cuts the calls whose deadline has passed. A timer thread per
+    call cost more than a quick call to a local API itself (thread start, cancel and join)."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, _Deadline]] = []  # a heap, earliest first
+        self._order = itertools.count()  # breaks ties without comparing deadlines
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def watch(self, deadline: _Deadline) -> None:
+        with self._wake:
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._start()
+            heapq.heappush(self._due, (deadline.ends, next(self._order), deadline))
+            if self._due[0][2] is deadline:  # earlier than what the thread waits for
+                self._wake.notify()
+
+    def _start(self) -> None:
+        # After a fork the parent's thread and its calls are not in this process.
+        self._due, self._pid = [], os.getpid()
+        self._thread = threading.Thread(target=self._loop, name="connectit-http-deadlines", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            due = self._next_due()
+            due.expire()  # outside the condition's lock: it takes the deadline's own
+
+    def _next_due(self) -> _Deadline:
+        with self._wake:
+            while True:
+                while self._due and self._due[0][2].finished:
+                    heapq.heappop(self._due)  # finished calls leave when their time comes
+                if not self._due:
+                    self._wake.wait()
+                    continue
+                wait = self._due[0][0] - time.monotonic()
+                if wait <= 0:
+                    return heapq.heappop(self._due)[2]
+                self._wake.wait(wait)
+
+
+_watchdog = _Watchdog()
 
 
 def _current_deadline() -> _Deadline | None:

@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectit.db import single_statement, update_returning
+from connectit.db import get_by_pk, single_statement, update_returning
 from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
 from oauth2_auth.tokens import Trigger
 
@@ -84,7 +84,8 @@ def claim(run_id: int, *, worker: str) -> Run | None:
         definition_id = _wait(run_id)
         raise MustWait(definition_id) from None
     if record is not None:
-        record.definition = Definition.objects.select_related("authorization").get(pk=record.definition_id)
+        # Its authorization, if any, loads when a request first needs its token.
+        record.definition = get_by_pk(Definition, record.definition_id)
     return record
 
 

@@ -176,16 +176,49 @@ def test_a_fast_answer_is_read(serve: Callable[[Handler], str]) -> None:
     assert (answer.status, answer.content_type, answer.content) == (200, "application/json", b"{}")
 
 
-def test_no_watchdog_thread_outlives_its_call(serve: Callable[[Handler], str]) -> None:
+def test_one_watchdog_thread_serves_every_call(serve: Callable[[Handler], str]) -> None:
     url = serve(fast)
+    http.send("GET", url, max_bytes=1024, timeout=2)  # the process's watchdog runs from here on
     before = set(threading.enumerate())
-    for _ in range(3):
+    assert "connectit-http-deadlines" in {thread.name for thread in before}
+    for _ in range(20):
         http.send("GET", url, max_bytes=1024, timeout=2)
     with socket.socket() as listener:  # and one that runs into its deadline
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         fails_within(1, f"http://127.0.0.1:{listener.getsockname()[1]}/")
     assert set(threading.enumerate()) - before == set()
+
+
+def test_deadlines_of_calls_in_several_threads_each_cut_their_own(serve: Callable[[Handler], str]) -> None:
+    """Two slow calls with different limits and a quick one, at once: each slow one fails at its
+    own limit, the quick one is not cut."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        silent_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        results: dict[str, object] = {}
+
+        def call(name: str, url: str, timeout: float) -> None:
+            began = time.monotonic()
+            try:
+                http.send("GET", url, max_bytes=1024, timeout=timeout)
+                results[name] = ("ok", time.monotonic() - began)
+            except http.HttpError:
+                results[name] = ("cut", time.monotonic() - began)
+
+        threads = [
+            threading.Thread(target=call, args=("long", silent_url, 2.0)),
+            threading.Thread(target=call, args=("short", silent_url, 0.5)),
+            threading.Thread(target=call, args=("quick", serve(fast), 5.0)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+    assert results["quick"][0] == "ok"
+    assert results["short"][0] == "cut" and 0.4 < results["short"][1] < 1.5
+    assert results["long"][0] == "cut" and 1.9 < results["long"][1] < 3.5
 
 
 # --- Keep-alive and cookies, against a real HTTP server ------------------------------------------
