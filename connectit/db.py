@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeVar
 
@@ -25,34 +26,115 @@ def update_returning(model: type[M], values: dict[str, Any], where: str, params:
     UPDATE would be two. ``where`` is SQL with ``%s`` placeholders for ``params``, which the
     caller adapts (``connection.ops.adapt_datetimefield_value`` for times).
 
-    raw() converts the returned columns as a query would (UUIDs, JSON, times on SQLite), and
-    reading every row ends the statement, so that SQLite commits it and lets its lock go here."""
+    Reading every row ends the statement, so that SQLite commits it and lets its lock go here."""
+    assignments, prepared = _assignments(model, values)
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = _shape(model, connection.vendor).columns
+    sql = f"UPDATE {table} SET {assignments} WHERE {where} RETURNING {columns}"  # noqa: S608 - quoted names
+    instances = _load(model, sql, [*prepared, *params])
+    return instances[0] if instances else None
+
+
+def update_where(model: type[models.Model], values: dict[str, Any], where: str, params: Sequence[Any]) -> int:
+    """``QuerySet.update()`` for a WHERE written in SQL (as for update_returning): the number of
+    rows changed. For the writes every run makes, where compiling the UPDATE cost more CPU than
+    running it."""
+    assignments, prepared = _assignments(model, values)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {assignments} WHERE {where}", [*prepared, *params])  # noqa: S608
+        return cursor.rowcount
+
+
+def insert_row(model: type[models.Model], **values: Any) -> None:
+    """``model.objects.create(**values)`` without compiling the INSERT and without reading the
+    new primary key back: every field not given gets its default, as create() would give it."""
+    instance = model(**values)
+    # Not the auto-incremented key (nor any other column the database fills in).
+    fields = [field for field in model._meta.concrete_fields if not getattr(field, "db_returning", False)]
+    prepared = [field.get_db_prep_save(field.pre_save(instance, True), connection) for field in fields]
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(field.column) for field in fields)
+    marks = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({marks})", prepared)  # noqa: S608
+
+
+def _assignments(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``"col" = %s, ...`` and the values prepared for the database (encrypted, adapted)."""
     quote = connection.ops.quote_name
     assignments, prepared = [], []
     for name, value in values.items():
         field = model._meta.get_field(name)
         assignments.append(f"{quote(field.column)} = %s")
         prepared.append(field.get_db_prep_save(value, connection))
-    columns = ", ".join(quote(field.column) for field in model._meta.concrete_fields)
-    table = quote(model._meta.db_table)
-    sql = f"UPDATE {table} SET {', '.join(assignments)} WHERE {where} RETURNING {columns}"  # noqa: S608 - quoted names
-    rows = list(model._default_manager.raw(sql, [*prepared, *params]))
-    return rows[0] if rows else None
+    return ", ".join(assignments), prepared
 
 
 def get_by_pk(model: type[M], pk: Any) -> M:
     """``model.objects.get(pk=pk)`` without compiling a query: a worker loads a definition for
     every run, and compiling the SELECT of its forty columns cost more CPU than running it.
     Raises ``model.DoesNotExist`` as get() does."""
-    rows = list(model._default_manager.raw(_select_by_pk(model, connection.vendor), [pk]))
-    if not rows:
+    shape = _shape(model, connection.vendor)
+    instances = _load(model, shape.select_by_pk, [pk])
+    if not instances:
         raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
-    return rows[0]
+    return instances[0]
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What reading whole rows of a model takes, worked out once per process."""
+
+    columns: str  # every concrete column, quoted, in the model's field order
+    select_by_pk: str
+    attnames: tuple[str, ...]
+    # (position, converters, column) for the values the database returns in another form
+    # (JSON text, SQLite's times and decimals, the encrypted fields' ciphertext).
+    converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
 
 
 @cache
-def _select_by_pk(model: type[models.Model], vendor: str) -> str:
+def _shape(model: type[models.Model], vendor: str) -> _Shape:
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(field.column) for field in model._meta.concrete_fields)
+    fields = model._meta.concrete_fields
+    columns = ", ".join(quote(field.column) for field in fields)
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
-    return f"SELECT {columns} FROM {table} WHERE {pk} = %s"  # noqa: S608 - quoted names
+    converters = []
+    for position, field in enumerate(fields):
+        column = field.get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(column) + column.get_db_converters(connection)
+        if found:
+            converters.append((position, tuple(found), column))
+    return _Shape(
+        columns=columns,
+        select_by_pk=f"SELECT {columns} FROM {table} WHERE {pk} = %s",  # noqa: S608 - quoted names
+        attnames=tuple(field.attname for field in fields),
+        converters=tuple(converters),
+    )
+
+
+def _load(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
+    """The rows of ``sql`` (every concrete column, in field order) as instances, converted as
+    a query would convert them. RawQuerySet does the same, but works out the columns' fields
+    and converters again for every query."""
+    shape = _shape(model, connection.vendor)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    instances = []
+    for row in rows:
+        values = list(row)
+        for position, converters, column in shape.converters:
+            value = values[position]
+            for convert in converters:
+                value = convert(value, column, connection)
+            values[position] = value
+        instances.append(model.from_db(connection.alias, shape.attnames, values))
+    return instances
+
+
+def where_equal(model: type[models.Model], *names: str) -> str:
+    """``"col1" = %s AND "col2" = %s`` for the named fields, for update_where's WHERE."""
+    quote = connection.ops.quote_name
+    return " AND ".join(f"{quote(model._meta.get_field(name).column)} = %s" for name in names)

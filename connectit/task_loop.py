@@ -12,7 +12,8 @@ one statement instead:
 On PostgreSQL the subquery skips rows other workers hold, exactly as django-tasks-db does; on
 SQLite the statement holds the database's one write lock from start to end, so no two workers
 take the same task either (``tests/test_worker.py`` races them). Everything else (running the
-task, its signals, storing how it ended) is django-tasks-db's own ``run_task``.
+task, its signals, storing how it ended) is django-tasks-db's own ``run_task``; only the success
+is stored by an UPDATE written here, as the claim is.
 
 The connection is checked (``close_old_connections``) when the queue is empty and after a
 database error, not twice per task: a connection that broke meanwhile fails its next statement,
@@ -23,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import time
+from functools import partial
+from typing import Any
 
 from django.db import DatabaseError, OperationalError, close_old_connections, connection
 from django.utils import timezone
@@ -30,9 +33,9 @@ from django_tasks import TaskResultStatus
 from django_tasks.base import DEFAULT_TASK_QUEUE_NAME
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult, get_date_max
-from django_tasks_db.utils import is_locked_database_exception
+from django_tasks_db.utils import is_locked_database_exception, retry
 
-from connectit.db import update_returning
+from connectit.db import update_returning, update_where, where_equal
 
 log = logging.getLogger(__name__)
 
@@ -98,4 +101,22 @@ def claim_next(worker_id: str, backend_name: str, queue_name: str) -> DBTaskResu
     # again), so its list of workers is just this one, as django-tasks-db's claim leaves it.
     values = {"status": TaskResultStatus.RUNNING, "started_at": now, "worker_ids": [worker_id]}
     params = [ready, backend_name, queue_name, at(get_date_max()), at(now), ready]
-    return update_returning(DBTaskResult, values, where, params)
+    task = update_returning(DBTaskResult, values, where, params)
+    if task is not None:
+        # run_task stores a success through this; the instance's own would compile its UPDATE.
+        task.set_successful = partial(_set_successful, task)  # type: ignore[method-assign]
+    return task
+
+
+@retry()  # as django-tasks-db retries its own
+def _set_successful(task: DBTaskResult, return_value: Any) -> None:
+    """``DBTaskResult.set_successful`` in one UPDATE written without the ORM's compiler."""
+    task.status, task.finished_at = TaskResultStatus.SUCCESSFUL, timezone.now()
+    task.return_value, task.exception_class_path, task.traceback = return_value, "", ""
+    values = {name: getattr(task, name) for name in FINISHED_FIELDS}
+    key = DBTaskResult._meta.pk.get_db_prep_value(task.pk, connection)
+    update_where(DBTaskResult, values, where_equal(DBTaskResult, "id"), [key])
+
+
+# What django-tasks-db's set_successful writes.
+FINISHED_FIELDS = ("status", "return_value", "finished_at", "exception_class_path", "traceback")

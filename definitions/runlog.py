@@ -22,6 +22,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 
 from connectit import http
+from connectit.db import insert_row, update_where, where_equal
 from definitions.calls import Exchange, Redactor
 from definitions.models import Outcome, Run, RunPage
 
@@ -87,7 +88,8 @@ class RunLog:
             self.kept_bytes += len(response.content)
         else:
             self.run.response_truncated = True
-        RunPage.objects.create(
+        insert_row(
+            RunPage,
             run=self.run,
             number=number,
             http_status=response.status,
@@ -167,7 +169,7 @@ class RunLog:
         run.payload = None
         values = {name: getattr(run, name) for name in FINAL_FIELDS}
         # Only a running run ends here: one that was marked lost meanwhile keeps that outcome.
-        if not Run.objects.filter(pk=run.pk, outcome=Outcome.RUNNING).update(**values):
+        if not update_where(Run, values, where_equal(Run, "id", "outcome"), [run.pk, Outcome.RUNNING]):
             log.warning("Run %s had already ended (%s) when its worker finished it.", run.pk, outcome)
             run.refresh_from_db()
 

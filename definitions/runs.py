@@ -13,11 +13,11 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectit.db import get_by_pk, single_statement, update_returning
+from connectit.db import get_by_pk, single_statement, update_returning, where_equal
 from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
 from oauth2_auth.tokens import Trigger
 
@@ -75,8 +75,7 @@ def claim(run_id: int, *, worker: str) -> Run | None:
     values["step"] = "Starting"
     # One statement: the compare-and-set on the outcome also reads the run (a worker claims
     # every run, so a SELECT before it would cost as much again).
-    quote = connection.ops.quote_name
-    where = f"{quote(Run._meta.pk.column)} = %s AND {quote(Run._meta.get_field('outcome').column)} = %s"
+    where = where_equal(Run, "id", "outcome")
     try:
         with single_statement():
             record = update_returning(Run, values, where, [run_id, Outcome.QUEUED])

@@ -237,6 +237,7 @@ class Recorder(BaseHTTPRequestHandler):
                 "cookie": self.headers.get("Cookie"),
                 "user-agent": self.headers.get("User-Agent"),
                 "client-port": self.client_address[1],
+                "target": self.path,  # the whole URL when the request came as to a proxy
             }
         )
         self.send_response(200)
@@ -288,6 +289,28 @@ def test_a_kept_alive_connection_outlives_the_previous_calls_deadline(
     assert answer.status == 200
     first, second = recording_server.seen
     assert first["client-port"] == second["client-port"], "the connection was not reused"
+
+
+def test_the_proxy_variables_are_followed_and_a_change_applies_at_once(
+    recording_server: RecordingServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy is read from the environment once per host (not per call); a changed variable
+    is seen by the next call all the same."""
+    for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", "no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    with socket.socket() as closed:  # a port nothing listens on: only the proxy can answer
+        closed.bind(("127.0.0.1", 0))
+        target = f"http://127.0.0.1:{closed.getsockname()[1]}/through"
+    monkeypatch.setenv("HTTP_PROXY", url_of(recording_server, ""))
+    for _ in range(2):
+        assert http.send("GET", target, max_bytes=1024, timeout=5).status == 200
+    assert [seen["target"] for seen in recording_server.seen] == [target, target]
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    with pytest.raises(http.HttpError):  # now sent directly, to the port nothing listens on
+        http.send("GET", target, max_bytes=1024, timeout=5)
+    monkeypatch.delenv("NO_PROXY")
+    assert http.send("GET", target, max_bytes=1024, timeout=5).status == 200
+    assert len(recording_server.seen) == 3
 
 
 @responses.activate
