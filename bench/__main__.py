@@ -133,10 +133,17 @@ def throughput_row(tput: dict) -> tuple[str, str, str, str]:
         f"Throughput, {tput['runs']} runs{api}: queued first, then drained by {tput['workers']} workers "
         f"of {tput['threads']} threads",
         f"drained in {tput['queued_s']} s ({tput['queued_per_s']}/s) vs inline {tput['inline_s']} s "
-        f"({tput['inline_per_s']}/s): x{tput['ratio']}; queueing took {tput['submit_s']} s",
+        f"({tput['inline_per_s']}/s): x{tput['ratio']}{_rounds(tput)}; queueing took {tput['submit_s']} s",
         tput["target"],
         tput["met"],
     )
+
+
+def _rounds(tput: dict) -> str:
+    ratios = tput.get("rounds", [])
+    if len(ratios) < 2:
+        return ""
+    return f" (median of {len(ratios)} rounds: " + ", ".join(f"x{ratio}" for ratio in ratios) + ")"
 
 
 def background_rows(result: dict) -> list[tuple[str, str, str, str]]:

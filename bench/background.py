@@ -326,9 +326,13 @@ def bench_throughput(server: str, size: sizes.Size) -> dict:
     """size.throughput_runs quick runs inline, one after another in this process (runner.run),
     then the same number queued first (tasks.submit, no worker running) and drained by
     size.throughput_workers workers. Both walls are first start -> last finish, from the runs'
-    own timestamps, so the workers' start-up is not counted (it is reported)."""
+    own timestamps, so the workers' start-up is not counted (it is reported).
+
+    Both take a few seconds, which the machine's other work moves by a fifth either way, so this
+    is done size.throughput_rounds times and the round with the median ratio is reported (with
+    every round's ratio)."""
     target = 1.5 if connection.vendor == "postgresql" else 1.0
-    return _throughput(server, size, size.throughput_runs, "TPUT", target)
+    return _throughput(server, size, size.throughput_runs, "TPUT", target, rounds=size.throughput_rounds)
 
 
 def bench_throughput_slow_api(server: str, size: sizes.Size) -> dict:
@@ -338,8 +342,29 @@ def bench_throughput_slow_api(server: str, size: sizes.Size) -> dict:
 
 
 def _throughput(
-    server: str, size: sizes.Size, runs: int, name: str, target: float | None, query: str = ""
+    server: str,
+    size: sizes.Size,
+    runs: int,
+    name: str,
+    target: float | None,
+    query: str = "",
+    *,
+    rounds: int = 1,
 ) -> dict:
+    results = sorted(
+        (_throughput_round(server, size, runs, f"{name}{n}", query) for n in range(1, rounds + 1)),
+        key=lambda result: result["ratio"],
+    )
+    result = results[len(results) // 2]
+    return {
+        **result,
+        "rounds": [r["ratio"] for r in results],
+        "target": f"queued >= {target}x inline" if target else "reported",
+        "met": (result["ratio"] >= target if target else True) and all(r["all_succeeded"] for r in results),
+    }
+
+
+def _throughput_round(server: str, size: sizes.Size, runs: int, name: str, query: str) -> dict:
     inline = quick_definition(f"BENCH-{name}-INLINE", server + query)
     queued = quick_definition(f"BENCH-{name}-QUEUED", server + query)
     inline_ids = [runner.run(inline, params={}, trigger=TRIGGER).pk for _ in range(runs)]
@@ -352,9 +377,7 @@ def _throughput(
         workers_ready_s = time.perf_counter() - began
         _wait_finished(queued_ids, timeout=600, every=0.5)
     queued_s = _wall(queued_ids)
-    ratio = inline_s / queued_s
     outcomes = {"inline": _outcomes(inline_ids), "queued": _outcomes(queued_ids)}
-    all_succeeded = all(counts == {Outcome.SUCCESS: runs} for counts in outcomes.values())
     return {
         "runs": runs,
         "workers": size.throughput_workers,
@@ -366,10 +389,9 @@ def _throughput(
         "queued_per_s": round(runs / queued_s, 1),
         "submit_s": round(submit_s, 2),
         "workers_ready_s": round(workers_ready_s, 2),
-        "ratio": round(ratio, 2),
+        "ratio": round(inline_s / queued_s, 2),
         "outcomes": outcomes,
-        "target": f"queued >= {target}x inline" if target else "reported",
-        "met": (ratio >= target if target else True) and all_succeeded,
+        "all_succeeded": all(counts == {Outcome.SUCCESS: runs} for counts in outcomes.values()),
     }
 
 

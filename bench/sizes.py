@@ -41,6 +41,7 @@ class Size:
     latency_runs: int  # runs submitted one at a time to one idle worker
     throughput_runs: int  # runs inline, and queued for throughput_workers workers
     throughput_workers: int
+    throughput_rounds: int  # inline then queued, this many times: the median round is reported
     api_delay_ms: int  # the API's answer time in the second throughput figure
     slow_api_runs: int  # runs inline, and queued, against that API
 
@@ -69,6 +70,7 @@ FULL = Size(
     latency_runs=100,
     throughput_runs=1000,
     throughput_workers=2,
+    throughput_rounds=3,
     api_delay_ms=50,
     slow_api_runs=400,
 )
@@ -97,6 +99,7 @@ SMOKE = Size(
     latency_runs=3,
     throughput_runs=20,
     throughput_workers=2,
+    throughput_rounds=1,
     api_delay_ms=20,
     slow_api_runs=10,
 )

@@ -223,7 +223,9 @@ class Run(models.Model):
     compare-and-set on its old value.
     """
 
-    definition = models.ForeignKey(Definition, on_delete=models.CASCADE, related_name="runs")
+    # No index of its own: the (definition, -started_at, -id) index below starts with it, and
+    # every index costs each claim and finish of a run (both change the indexed outcome).
+    definition = models.ForeignKey(Definition, on_delete=models.CASCADE, related_name="runs", db_index=False)
     trigger = models.CharField(max_length=200)
     # When the run was asked for (the list's order); running_since is when a worker began it.
     started_at = models.DateTimeField(default=timezone.now)
@@ -244,7 +246,8 @@ class Run(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # The form submission that asked for this run: a second POST of the same form finds it.
-    submission = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    # NULL for runs no form asked for, so that the uniqueness (Meta.constraints) skips them.
+    submission = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
     scheduled = models.BooleanField(default=False)
     # Copied from the definition (not allow_overlap): at most one exclusive run is running.
     exclusive = models.BooleanField(default=True)
@@ -280,7 +283,10 @@ class Run(models.Model):
                 fields=["definition"],
                 condition=Q(outcome="running", exclusive=True),
                 name="one_running_run_per_definition",
-            )
+            ),
+            # A constraint rather than unique=True: on PostgreSQL that would add a second index
+            # for LIKE searches, which nothing makes, to every run written.
+            models.UniqueConstraint(fields=["submission"], name="one_run_per_submission"),
         ]
 
     def __str__(self) -> str:
@@ -314,7 +320,8 @@ class Run(models.Model):
 class RunPage(models.Model):
     """One page an import received, stored as it arrives so a long import is never held in memory."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="page_set")
+    # No index of its own: the unique (run, number) index starts with it.
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="page_set", db_index=False)
     number = models.PositiveIntegerField()
     http_status = models.PositiveIntegerField()
     url = models.TextField()
