@@ -152,30 +152,33 @@ class _Deadline:
             _shut_down(self._connection.sock)  # the TLS socket, once the handshake wrapped it
 
 
+WATCHDOG_NAME = "connectit-http-deadlines"
+
+
 class _Watchdog:
     """One thread per process that cuts the calls whose deadline has passed. A timer thread per
     call cost more than a quick call to a local API itself (thread start, cancel and join)."""
 
     def __init__(self) -> None:
+        self._reset()
+        # A fork copies none of the threads, and may copy the lock taken by one of them: the
+        # child starts afresh (its parent's calls are not its own).
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._wake = threading.Condition()
         self._due: list[tuple[float, int, _Deadline]] = []  # a heap, earliest first
         self._order = itertools.count()  # breaks ties without comparing deadlines
         self._thread: threading.Thread | None = None
-        self._pid = 0
 
     def watch(self, deadline: _Deadline) -> None:
         with self._wake:
-            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
-                self._start()
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._loop, name=WATCHDOG_NAME, daemon=True)
+                self._thread.start()
             heapq.heappush(self._due, (deadline.ends, next(self._order), deadline))
             if self._due[0][2] is deadline:  # earlier than what the thread waits for
                 self._wake.notify()
-
-    def _start(self) -> None:
-        # After a fork the parent's thread and its calls are not in this process.
-        self._due, self._pid = [], os.getpid()
-        self._thread = threading.Thread(target=self._loop, name="connectit-http-deadlines", daemon=True)
-        self._thread.start()
 
     def _loop(self) -> None:
         while True:

@@ -380,35 +380,30 @@ def test_a_reader_sees_the_thumbprint_but_no_inputs(reader_client, credential, d
         assert line not in page
 
 
+def metadata_for(record: Authorization, **fields) -> discovery.Metadata:
+    """A provider's metadata that agrees with ``record`` except in ``fields``."""
+    values = {
+        "source": "https://idp.example.com/.well-known/openid-configuration",
+        "issuer": "https://idp.example.com",
+        "authorization_endpoint": "",
+        "token_endpoint": record.token_url,
+        "revocation_endpoint": "",
+        "pkce_s256": True,
+        "auth_methods": ("client_secret_basic",),
+        "sends_iss": False,
+    }
+    return discovery.Metadata(**{**values, **fields})
+
+
 def test_check_configuration_names_an_auth_method_the_provider_does_not_list(db, credential) -> None:
     record = make_authorization(credential_type="private_key_jwt", issuer="https://idp.example.com")
-    metadata = discovery.Metadata(
-        source="https://idp.example.com/.well-known/openid-configuration",
-        issuer="https://idp.example.com",
-        authorization_endpoint="",
-        token_endpoint=record.token_url,
-        revocation_endpoint="",
-        pkce_s256=True,
-        auth_methods=("client_secret_basic",),
-        sends_iss=False,
-    )
-    found = discovery.differences(record, metadata)
+    found = discovery.differences(record, metadata_for(record, auth_methods=("client_secret_basic",)))
     assert any("does not list private_key_jwt" in line for line in found)
 
 
 def test_check_configuration_names_a_signing_algorithm_the_provider_does_not_list(db) -> None:
     record = make_authorization(credential_type="private_key_jwt", assertion_algorithm="PS256")
-    metadata = discovery.Metadata(
-        source="https://idp.example.com/.well-known/openid-configuration",
-        issuer="https://idp.example.com",
-        authorization_endpoint="",
-        token_endpoint=record.token_url,
-        revocation_endpoint="",
-        pkce_s256=True,
-        auth_methods=("private_key_jwt",),
-        sends_iss=False,
-        assertion_algorithms=("RS256",),
-    )
+    metadata = metadata_for(record, auth_methods=("private_key_jwt",), assertion_algorithms=("RS256",))
     assert any(
         "signing algorithm: the provider does not list PS256 for client assertions (it takes RS256)" in line
         for line in discovery.differences(record, metadata)

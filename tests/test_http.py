@@ -6,6 +6,7 @@ mocked transport cannot show. Each server is started by its test and stopped in 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -180,7 +181,7 @@ def test_one_watchdog_thread_serves_every_call(serve: Callable[[Handler], str]) 
     url = serve(fast)
     http.send("GET", url, max_bytes=1024, timeout=2)  # the process's watchdog runs from here on
     before = set(threading.enumerate())
-    assert "connectit-http-deadlines" in {thread.name for thread in before}
+    assert http.WATCHDOG_NAME in {thread.name for thread in before}
     for _ in range(20):
         http.send("GET", url, max_bytes=1024, timeout=2)
     with socket.socket() as listener:  # and one that runs into its deadline
@@ -188,6 +189,27 @@ def test_one_watchdog_thread_serves_every_call(serve: Callable[[Handler], str]) 
         listener.listen(1)
         fails_within(1, f"http://127.0.0.1:{listener.getsockname()[1]}/")
     assert set(threading.enumerate()) - before == set()
+
+
+def test_a_forked_process_gets_a_watchdog_of_its_own(serve: Callable[[Handler], str]) -> None:
+    """A fork copies no thread: the child's calls are still cut at their deadline."""
+    url = serve(fast)
+    http.send("GET", url, max_bytes=1024, timeout=2)  # the parent's watchdog runs
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        silent_url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 only if both calls behave, and never return
+            ok = False
+            try:
+                ok = http.send("GET", url, max_bytes=1024, timeout=2).status == 200
+                ok = ok and fails_within(1, silent_url).endswith("did not answer within 1 seconds.")
+            except BaseException:  # the exit status tells the parent
+                pass
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def test_deadlines_of_calls_in_several_threads_each_cut_their_own(serve: Callable[[Handler], str]) -> None:
