@@ -3,6 +3,7 @@ one run at a time, schedules across workers. On SQLite and PostgreSQL alike (CI 
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -204,3 +205,28 @@ def test_a_hanging_run_does_not_hold_up_the_others(api) -> None:
         done = wait_for(lambda: finished(quick.pk), what="the quick run")
         assert Run.objects.get(pk=slow.pk).outcome == Outcome.RUNNING  # still waiting for its API
     assert done.outcome == Outcome.SUCCESS
+
+
+def _sessions_opened() -> int:
+    """Connections ever opened to the test database, as PostgreSQL's statistics count them."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+        return cursor.fetchone()[0]
+
+
+def test_an_idle_worker_keeps_its_connections_open(api) -> None:
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL counts the sessions opened; an SQLite connection is a file handle")
+    # Its periodic jobs run every second or few (schedules, alert deliveries, period claims):
+    # each on the connection its thread keeps, not on a new PostgreSQL process each time.
+    with workers(1):
+        time.sleep(3)  # started: every thread has its connection, every job has run once
+        before = _sessions_opened()
+        time.sleep(7)  # every job's period has come again at least once
+        opened = _sessions_opened() - before
+    assert opened == 0
