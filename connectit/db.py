@@ -35,6 +35,40 @@ def update_returning(model: type[M], values: dict[str, Any], where: str, params:
     return instances[0] if instances else None
 
 
+def update_returning_with(
+    model: type[M], values: dict[str, Any], where: str, params: Sequence[Any], relation: str
+) -> M | None:
+    """update_returning, with the row that the foreign key ``relation`` points at loaded onto
+    the instance: on PostgreSQL in the same statement (a data-modifying WITH joined to the
+    related table), elsewhere by a second one."""
+    field = model._meta.get_field(relation)
+    related = field.related_model
+    if connection.vendor != "postgresql":
+        instance = update_returning(model, values, where, params)
+        if instance is not None:
+            setattr(instance, relation, get_by_pk(related, getattr(instance, field.attname)))
+        return instance
+    assignments, prepared = _assignments(model, values)
+    quote = connection.ops.quote_name
+    shape, other = _shape(model, connection.vendor), _shape(related, connection.vendor)
+    joined = ", ".join(f"r.{column}" for column in other.quoted)
+    key = quote(related._meta.pk.column)
+    sql = (
+        f"WITH changed AS (UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {where} "  # noqa: S608
+        f"RETURNING {shape.columns}) SELECT changed.*, {joined} FROM changed "
+        f"JOIN {quote(related._meta.db_table)} r ON r.{key} = changed.{quote(field.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*prepared, *params])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    split = len(shape.attnames)
+    instance = _instance(model, shape, list(row[:split]))
+    setattr(instance, relation, _instance(related, other, list(row[split:])))
+    return instance
+
+
 def update_where(model: type[models.Model], values: dict[str, Any], where: str, params: Sequence[Any]) -> int:
     """``QuerySet.update()`` for a WHERE written in SQL (as for update_returning): the number of
     rows changed. For the writes every run makes, where compiling the UPDATE cost more CPU than
@@ -82,11 +116,19 @@ def get_by_pk(model: type[M], pk: Any) -> M:
     return instances[0]
 
 
+def select_from(model: type[M], source: str, params: Sequence[Any]) -> list[M]:
+    """``SELECT <every column of model> FROM <source>`` as instances of ``model``: for a set
+    returning function of the database that returns the model's rows."""
+    columns = _shape(model, connection.vendor).columns
+    return _load(model, f"SELECT {columns} FROM {source}", params)  # noqa: S608 - quoted names
+
+
 @dataclass(frozen=True)
 class _Shape:
     """What reading whole rows of a model takes, worked out once per process."""
 
-    columns: str  # every concrete column, quoted, in the model's field order
+    quoted: tuple[str, ...]  # every concrete column, quoted, in the model's field order
+    columns: str  # the same, joined
     select_by_pk: str
     attnames: tuple[str, ...]
     # (position, converters, column) for the values the database returns in another form
@@ -98,7 +140,8 @@ class _Shape:
 def _shape(model: type[models.Model], vendor: str) -> _Shape:
     quote = connection.ops.quote_name
     fields = model._meta.concrete_fields
-    columns = ", ".join(quote(field.column) for field in fields)
+    quoted = tuple(quote(field.column) for field in fields)
+    columns = ", ".join(quoted)
     table, pk = quote(model._meta.db_table), quote(model._meta.pk.column)
     converters = []
     for position, field in enumerate(fields):
@@ -107,6 +150,7 @@ def _shape(model: type[models.Model], vendor: str) -> _Shape:
         if found:
             converters.append((position, tuple(found), column))
     return _Shape(
+        quoted=quoted,
         columns=columns,
         select_by_pk=f"SELECT {columns} FROM {table} WHERE {pk} = %s",  # noqa: S608 - quoted names
         attnames=tuple(field.attname for field in fields),
@@ -122,16 +166,17 @@ def _load(model: type[M], sql: str, params: Sequence[Any]) -> list[M]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    instances = []
-    for row in rows:
-        values = list(row)
-        for position, converters, column in shape.converters:
-            value = values[position]
-            for convert in converters:
-                value = convert(value, column, connection)
-            values[position] = value
-        instances.append(model.from_db(connection.alias, shape.attnames, values))
-    return instances
+    return [_instance(model, shape, list(row)) for row in rows]
+
+
+def _instance(model: type[M], shape: _Shape, values: list[Any]) -> M:
+    """One row's values (every concrete column, in field order) as an instance of ``model``."""
+    for position, converters, column in shape.converters:
+        value = values[position]
+        for convert in converters:
+            value = convert(value, column, connection)
+        values[position] = value
+    return model.from_db(connection.alias, shape.attnames, values)
 
 
 def where_equal(model: type[models.Model], *names: str) -> str:

@@ -7,13 +7,15 @@ one statement instead:
 
     UPDATE task SET status = 'RUNNING', ... WHERE id = (
         SELECT id FROM task WHERE <ready> ORDER BY <the queue's order> LIMIT 1 [FOR UPDATE SKIP LOCKED]
-    ) AND status = 'READY' RETURNING *
+    ) RETURNING *
 
-On PostgreSQL the subquery skips rows other workers hold, exactly as django-tasks-db does; on
-SQLite the statement holds the database's one write lock from start to end, so no two workers
-take the same task either (``tests/test_worker.py`` races them). Everything else (running the
-task, its signals, storing how it ended) is django-tasks-db's own ``run_task``; only the success
-is stored by an UPDATE written here, as the claim is.
+On PostgreSQL the subquery skips rows other workers hold, exactly as django-tasks-db does (and
+it runs inside the function ``connectit_claim_task``, which keeps the planner from sorting the
+queue: connectit migration 0006); on SQLite the statement holds the database's one write lock
+from start to end, so no two workers take the same task either (``tests/test_task_loop.py``
+races them). Everything else (running the task, its signals, storing how it ended) is
+django-tasks-db's own ``run_task``; only the success is stored by SQL written here, as the claim
+is: on PostgreSQL by the loop's next claim, which follows at once, in the same statement.
 
 The connection is checked (``close_old_connections``) when the queue is empty and after a
 database error, not twice per task: a connection that broke meanwhile fails its next statement,
@@ -22,8 +24,10 @@ and the loop then drops it and goes on.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -35,7 +39,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import is_locked_database_exception, retry
 
-from connectit.db import update_returning, update_where, where_equal
+from connectit.db import select_from, update_returning
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +63,21 @@ class TaskLoop(Worker):
             excluded_queue_names=[],
         )
 
+        # The last task's success, not stored yet: the next claim stores it (PostgreSQL).
+        self.succeeded: Succeeded | None = None
+
     def run(self) -> None:
         log.info("Task loop %s started", self.worker_id)
+        try:
+            self._loop()
+        finally:
+            if self.succeeded is not None:  # stopped between a task and the next claim
+                _store_success(self.succeeded)
+
+    def _loop(self) -> None:
         while self.running:
             try:
-                task = claim_next(self.worker_id, self.backend_name, self.queue_names[0])
+                task = claim_next(self.worker_id, self.backend_name, self.queue_names[0], self.succeeded)
             except OperationalError as exc:
                 if not is_locked_database_exception(exc):
                     self._after_error(exc)
@@ -71,7 +85,12 @@ class TaskLoop(Worker):
             except DatabaseError as exc:
                 self._after_error(exc)
                 continue
+            self.succeeded = None  # stored by that claim
             if task is not None:
+                # run_task stores a success through this; the instance's own would compile
+                # its UPDATE. On PostgreSQL the next claim, which follows at once, stores it.
+                store = self._defer_success if connection.vendor == "postgresql" else _set_successful
+                task.set_successful = partial(store, task)  # type: ignore[method-assign]
                 self.run_task(task)
                 continue
             if self.batch:
@@ -79,44 +98,83 @@ class TaskLoop(Worker):
             close_old_connections()  # idle: drop a connection past its age, or a broken one
             time.sleep(self.interval)
 
+    def _defer_success(self, task: DBTaskResult, return_value: Any) -> None:
+        self.succeeded = _succeeded(task, return_value)
+
     def _after_error(self, exc: DatabaseError) -> None:
         log.warning("Task loop %s: the queue could not be read (%s); retrying", self.worker_id, exc)
         connection.close()
         time.sleep(ERROR_PAUSE)
 
 
-def claim_next(worker_id: str, backend_name: str, queue_name: str) -> DBTaskResult | None:
+@dataclass(frozen=True)
+class Succeeded:
+    """A task's success as stored: its key, when it finished and its return value (JSON),
+    each prepared for the database."""
+
+    task_id: Any
+    finished_at: Any
+    return_value: str | None
+
+
+def claim_next(
+    worker_id: str, backend_name: str, queue_name: str, succeeded: Succeeded | None = None
+) -> DBTaskResult | None:
     """Mark the next ready task of the queue as running for ``worker_id``, in one statement;
-    the task, or None when none is ready."""
-    quote = connection.ops.quote_name
-    table = quote(DBTaskResult._meta.db_table)
-    # SQLite has no row locks: its statement holds the whole database's write lock instead.
-    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
-    # The queue's order and its partial index (status, priority DESC, run_after, enqueued_at).
-    is_ready = "status = %s AND backend_name = %s AND queue_name = %s AND (run_after = %s OR run_after <= %s)"
-    order = "ORDER BY priority DESC, run_after ASC, enqueued_at ASC"
-    where = f"id = (SELECT id FROM {table} WHERE {is_ready} {order} LIMIT 1{lock}) AND status = %s"  # noqa: S608
+    the task, or None when none is ready. ``succeeded``, the loop's last task, is stored first
+    (in the same statement on PostgreSQL)."""
     now, at, ready = timezone.now(), connection.ops.adapt_datetimefield_value, TaskResultStatus.READY
     # A task is claimed once (only READY tasks are claimed, and nothing makes a task READY
     # again), so its list of workers is just this one, as django-tasks-db's claim leaves it.
+    claimed_by = DBTaskResult._meta.get_field("worker_ids").get_db_prep_save([worker_id], connection)
+    if connection.vendor == "postgresql":
+        # The same UPDATE in a function that keeps the planner from sorting the queue
+        # (connectit migration 0006); its subquery skips rows other workers hold, exactly as
+        # django-tasks-db's claim does.
+        done = succeeded or Succeeded(None, None, None)
+        params = [backend_name, queue_name, at(now), at(get_date_max()), claimed_by]
+        params += [done.task_id, done.finished_at, done.return_value]
+        found = select_from(DBTaskResult, "connectit_claim_task(%s, %s, %s, %s, %s, %s, %s, %s)", params)
+        return found[0] if found else None
+    if succeeded is not None:
+        _store_success(succeeded)
+    # SQLite has no row locks: the statement holds the whole database's write lock instead.
+    table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+    # The queue's order and its partial index (status, priority DESC, run_after, enqueued_at).
+    is_ready = "status = %s AND backend_name = %s AND queue_name = %s AND (run_after = %s OR run_after <= %s)"
+    order = "ORDER BY priority DESC, run_after ASC, enqueued_at ASC"
+    where = f"id = (SELECT id FROM {table} WHERE {is_ready} {order} LIMIT 1)"  # noqa: S608
     values = {"status": TaskResultStatus.RUNNING, "started_at": now, "worker_ids": [worker_id]}
-    params = [ready, backend_name, queue_name, at(get_date_max()), at(now), ready]
-    task = update_returning(DBTaskResult, values, where, params)
-    if task is not None:
-        # run_task stores a success through this; the instance's own would compile its UPDATE.
-        task.set_successful = partial(_set_successful, task)  # type: ignore[method-assign]
-    return task
+    params = [ready, backend_name, queue_name, at(get_date_max()), at(now)]
+    return update_returning(DBTaskResult, values, where, params)
+
+
+def _succeeded(task: DBTaskResult, return_value: Any) -> Succeeded:
+    """Mark the instance successful, as django-tasks-db's ``set_successful`` does; what to
+    store. The return value is encoded here, so that one JSON cannot encode fails the task
+    (run_task then stores it as failed), as in django-tasks-db."""
+    task.status, task.finished_at = TaskResultStatus.SUCCESSFUL, timezone.now()
+    task.return_value, task.exception_class_path, task.traceback = return_value, "", ""
+    field = DBTaskResult._meta.get_field("return_value")
+    encoded = None if return_value is None else json.dumps(return_value, cls=field.encoder)
+    return Succeeded(
+        DBTaskResult._meta.pk.get_db_prep_value(task.pk, connection),
+        connection.ops.adapt_datetimefield_value(task.finished_at),
+        encoded,
+    )
+
+
+def _set_successful(task: DBTaskResult, return_value: Any) -> None:
+    """``DBTaskResult.set_successful`` in one UPDATE written without the ORM's compiler."""
+    _store_success(_succeeded(task, return_value))
 
 
 @retry()  # as django-tasks-db retries its own
-def _set_successful(task: DBTaskResult, return_value: Any) -> None:
-    """``DBTaskResult.set_successful`` in one UPDATE written without the ORM's compiler."""
-    task.status, task.finished_at = TaskResultStatus.SUCCESSFUL, timezone.now()
-    task.return_value, task.exception_class_path, task.traceback = return_value, "", ""
-    values = {name: getattr(task, name) for name in FINISHED_FIELDS}
-    key = DBTaskResult._meta.pk.get_db_prep_value(task.pk, connection)
-    update_where(DBTaskResult, values, where_equal(DBTaskResult, "id"), [key])
-
-
-# What django-tasks-db's set_successful writes.
-FINISHED_FIELDS = ("status", "return_value", "finished_at", "exception_class_path", "traceback")
+def _store_success(succeeded: Succeeded) -> None:
+    """What django-tasks-db's set_successful writes, in one UPDATE written here."""
+    names = ("status", "exception_class_path", "traceback", "finished_at", "return_value")
+    assignments = ", ".join(f"{connection.ops.quote_name(name)} = %s" for name in names)
+    table = connection.ops.quote_name(DBTaskResult._meta.db_table)
+    params = [TaskResultStatus.SUCCESSFUL, "", "", succeeded.finished_at, succeeded.return_value]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET {assignments} WHERE id = %s", [*params, succeeded.task_id])  # noqa: S608

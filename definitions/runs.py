@@ -17,7 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from connectit.db import get_by_pk, single_statement, update_returning, where_equal
+from connectit.db import single_statement, update_returning_with, where_equal
 from definitions.models import UNFINISHED, Definition, Outcome, Run, RunPage
 from oauth2_auth.tokens import Trigger
 
@@ -73,19 +73,16 @@ def claim(run_id: int, *, worker: str) -> Run | None:
     now = timezone.now()
     values = {"outcome": Outcome.RUNNING, "running_since": now, "heartbeat_at": now, "worker": worker[:64]}
     values["step"] = "Starting"
-    # One statement: the compare-and-set on the outcome also reads the run (a worker claims
-    # every run, so a SELECT before it would cost as much again).
+    # One statement on PostgreSQL: the compare-and-set on the outcome also reads the run and
+    # its definition (a worker claims every run, so each SELECT would cost as much again).
+    # Its authorization, if any, loads when a request first needs its token.
     where = where_equal(Run, "id", "outcome")
     try:
         with single_statement():
-            record = update_returning(Run, values, where, [run_id, Outcome.QUEUED])
+            return update_returning_with(Run, values, where, [run_id, Outcome.QUEUED], "definition")
     except IntegrityError:
         definition_id = _wait(run_id)
         raise MustWait(definition_id) from None
-    if record is not None:
-        # Its authorization, if any, loads when a request first needs its token.
-        record.definition = get_by_pk(Definition, record.definition_id)
-    return record
 
 
 def _wait(run_id: int) -> int:

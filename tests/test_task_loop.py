@@ -11,8 +11,10 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_tasks import TaskResultStatus
+from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
 from connectit.task_loop import TaskLoop, claim_next
@@ -62,6 +64,111 @@ def test_the_loop_runs_what_it_claims_and_records_the_outcome() -> None:
     TaskLoop(worker_id="batch", interval=0.01, batch=True).run()
     stored = DBTaskResult.objects.get(pk=queued)
     assert stored.status == TaskResultStatus.SUCCESSFUL and stored.finished_at is not None
+
+
+@task()
+def returns(kind: str) -> object:
+    """A task for the loop's tests: a JSON value, or one JSON cannot encode."""
+    return {"rows": 3} if kind == "json" else {"when": object()}
+
+
+def test_each_success_is_stored_with_the_next_claim_on_postgresql() -> None:
+    queued = [str(returns.enqueue("json").id) for _ in range(2)]
+    with CaptureQueriesContext(connection) as captured:
+        TaskLoop(worker_id="batch", interval=0.01, batch=True).run()
+    claims = [q for q in captured.captured_queries if "connectit_claim_task" in q["sql"]]
+    updates = [q for q in captured.captured_queries if q["sql"].startswith("UPDATE")]
+    if connection.vendor == "postgresql":  # two tasks, and the claim that found none
+        assert (len(claims), len(updates)) == (3, 0)
+    else:  # each claim an UPDATE, then each success
+        assert (len(claims), len(updates)) == (0, 5)
+    for stored in DBTaskResult.objects.filter(pk__in=queued):
+        assert stored.status == TaskResultStatus.SUCCESSFUL and stored.return_value == {"rows": 3}
+        assert stored.finished_at >= stored.started_at and stored.worker_ids == ["batch"]
+
+
+def test_a_success_outlives_a_failed_claim_and_a_stop(monkeypatch) -> None:
+    from django.db import OperationalError
+
+    from connectit import task_loop
+
+    first, second = str(returns.enqueue("json").id), str(returns.enqueue("json").id)
+    real, calls = task_loop.claim_next, []
+
+    def failing_once_after_a_task(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the claim that stores the first task's success fails
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(*args)
+
+    monkeypatch.setattr(task_loop, "claim_next", failing_once_after_a_task)
+    monkeypatch.setattr(task_loop, "ERROR_PAUSE", 0)
+    loop = TaskLoop(worker_id="stopping", interval=0.01, batch=True)
+    run_task = loop.run_task
+
+    def run_then_stop(task) -> None:
+        run_task(task)
+        if str(task.id) == second:
+            loop.running = False  # asked to stop: no claim follows this task
+
+    loop.run_task = run_then_stop
+    loop.run()
+    statuses = DBTaskResult.objects.filter(pk__in=[first, second]).values_list("status", flat=True)
+    assert list(statuses) == [TaskResultStatus.SUCCESSFUL] * 2
+
+
+def test_a_return_value_json_cannot_encode_fails_the_task() -> None:
+    queued = str(returns.enqueue("object").id)
+    TaskLoop(worker_id="batch", interval=0.01, batch=True).run()
+    stored = DBTaskResult.objects.get(pk=queued)
+    assert stored.status == TaskResultStatus.FAILED and stored.exception_class_path == "builtins.TypeError"
+
+
+def claim_plan() -> str:
+    """How the database runs the claim now: SQLite's query plan of the statement; on
+    PostgreSQL, the plan auto_explain reports for the statement inside the claim's function."""
+    if connection.vendor == "sqlite":
+        with CaptureQueriesContext(connection) as captured:
+            claim_next("worker-a/0", "default", "default")
+        (claim,) = [query["sql"] for query in captured.captured_queries]
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + claim)
+            return "\n".join(str(row[-1]) for row in cursor.fetchall())
+    notices: list[str] = []
+    connection.ensure_connection()
+
+    def handler(diagnostic) -> None:
+        notices.append(diagnostic.message_primary or "")
+
+    connection.connection.add_notice_handler(handler)
+    settings = ["auto_explain.log_min_duration = 0", "auto_explain.log_nested_statements = on"]
+    with connection.cursor() as cursor:
+        cursor.execute("LOAD 'auto_explain'")
+        for setting in [*settings, "client_min_messages = log"]:
+            cursor.execute(f"SET {setting}")
+    try:
+        claim_next("worker-a/0", "default", "default")
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET client_min_messages")
+        connection.connection.remove_notice_handler(handler)
+    return "\n".join(notices)
+
+
+@pytest.mark.parametrize("statistics", ["none", "taken while the queue was empty"])
+def test_a_burst_of_queued_tasks_is_claimed_without_sorting_the_queue(statistics: str) -> None:
+    # PostgreSQL's planner, told by its statistics that few tasks are ready, would sort every
+    # ready task for every claim (connectit migration 0006); SQLite walks the queue's index.
+    enqueue(0)
+    claim_next("worker-a/0", "default", "default")
+    if statistics != "none" and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"ANALYZE {DBTaskResult._meta.db_table}")
+    for n in range(300):
+        enqueue(n)
+    plan = claim_plan()
+    assert "tasks_db_new_ordering_idx" in plan, plan
+    assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan
 
 
 def test_threads_and_processes_claiming_at_once_take_each_task_once() -> None:
