@@ -6,14 +6,17 @@ write lock) plus a ticker thread for the periodic jobs. Apps register those jobs
 ``AppConfig.ready``:
 
 - ``every_worker`` jobs run in every worker, each claiming its own rows the way the task backend
-  claims jobs (schedules, alert deliveries): cheap when there is nothing to do.
+  claims jobs (due schedules): cheap when there is nothing to do. They run in the ticker's own
+  thread, so they must only read and write the database, never wait on the network.
 - other jobs run once per period across all workers: a worker claims the period with one
-  compare-and-set UPDATE on the job's ``PeriodicJob`` row (keep-alive, retention, sweeps).
+  compare-and-set UPDATE on the job's ``PeriodicJob`` row (keep-alive, retention, sweeps, alert
+  deliveries). Each runs in a thread of its own, so a slow one (a token endpoint that hangs)
+  delays neither the others nor the tasks, and never twice at once in one process.
 
-A job never runs twice at once in one process; each runs in its own long-lived thread, so a
-slow one (a token endpoint that hangs) delays neither the others nor the tasks, and each keeps
-its database connection between runs (as the ticker does between claims) instead of opening
-one every few seconds: a PostgreSQL connection costs the server a new process.
+The ticker keeps its database connection from tick to tick, as the task threads keep theirs:
+opening one each second (a schedule check, a period claim) cost PostgreSQL a new process each
+time. A job's own thread closes its connection when the job ends: it runs rarely, and a
+connection kept by each would multiply the connections every worker holds.
 
 The task layer stays thin: only this module and the apps' ``tasks.py`` know django-tasks.
 """
@@ -27,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import IntegrityError, close_old_connections
+from django.db import IntegrityError, close_old_connections, connection
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
@@ -43,8 +46,6 @@ class Job:
     every_worker: bool = False
     next_check: float = 0.0
     thread: threading.Thread | None = field(default=None, repr=False)
-    due: threading.Event = field(default_factory=threading.Event, repr=False)
-    running: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 _jobs: dict[str, Job] = {}
@@ -92,25 +93,13 @@ def claim_period(name: str, every: float) -> bool:
 
 
 def run_job(job: Job) -> None:
-    """Run one job now, in this thread, on this thread's database connection (checked first:
-    one past its age, or broken, is replaced)."""
-    close_old_connections()
+    """Run one job now, in this thread, with its own database connection closed afterwards."""
     try:
         job.run()
     except Exception:
         log.exception("Periodic job %s failed", job.name)
-        close_old_connections()  # a database error may have broken it
-
-
-def _job_thread(job: Job) -> None:
-    """One job's thread: runs the job each time the ticker marks it due."""
-    while True:
-        job.due.wait()
-        job.due.clear()
-        try:
-            run_job(job)
-        finally:
-            job.running.clear()
+    finally:
+        connection.close()
 
 
 class Ticker:
@@ -138,20 +127,26 @@ class Ticker:
     def tick(self) -> None:
         now = time.monotonic()
         for job in _jobs.values():
-            if now < job.next_check or job.running.is_set():
+            if now < job.next_check or (job.thread is not None and job.thread.is_alive()):
                 continue
             every = job.every()
             job.next_check = now + (every if job.every_worker else min(every, 5.0))
-            if not job.every_worker and not self._claim(job, every):
+            if job.every_worker:
+                self._run_here(job)
                 continue
-            if job.thread is None:
-                job.thread = threading.Thread(
-                    target=_job_thread, args=(job,), name=f"job-{job.name}", daemon=True
-                )
-                job.thread.start()
-            job.running.set()
-            job.due.set()
+            if not self._claim(job, every):
+                continue
+            job.thread = threading.Thread(target=run_job, args=(job,), name=f"job-{job.name}", daemon=True)
+            job.thread.start()
+
+    def _run_here(self, job: Job) -> None:
+        """An every_worker job, in this thread, on the connection it keeps."""
+        close_old_connections()  # one past its age, or broken, is replaced
+        try:
+            job.run()
+        except Exception:
+            log.exception("Periodic job %s failed", job.name)
 
     def _claim(self, job: Job, every: float) -> bool:
-        close_old_connections()  # kept between ticks; one past its age, or broken, is replaced
+        close_old_connections()
         return claim_period(job.name, every)

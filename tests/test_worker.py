@@ -217,16 +217,18 @@ def _sessions_opened() -> int:
         return cursor.fetchone()[0]
 
 
-def test_an_idle_worker_keeps_its_connections_open(api) -> None:
+def test_idle_workers_keep_their_connections_open(api) -> None:
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL counts the sessions opened; an SQLite connection is a file handle")
-    # Its periodic jobs run every second or few (schedules, alert deliveries, period claims):
-    # each on the connection its thread keeps, not on a new PostgreSQL process each time.
-    with workers(1):
+    # Each worker's ticker checks due schedules every second and claims job periods every few:
+    # on the connection it keeps, not on a new PostgreSQL process each time (17 a worker in
+    # these 7 seconds when each opened its own). Only the jobs claimed once per period across
+    # all workers connect for their run: alert deliveries every 2 s and the sweep every 10 s.
+    with workers(2):
         time.sleep(3)  # started: every thread has its connection, every job has run once
         before = _sessions_opened()
         time.sleep(7)  # every job's period has come again at least once
         opened = _sessions_opened() - before
-    assert opened == 0
+    assert opened <= 4 + 2
