@@ -158,9 +158,10 @@ def _outcomes(run_ids: list[int]) -> dict[str, int]:
 
 def bench_health_during_hang(server: str, size: sizes.Size) -> dict:
     """``size.hang_runs`` runs, queued through the web Run form by a logged-in admin, hang on an
-    endpoint that answers after ``size.hang_endpoint_s``, one worker per run so that all hang at
-    once. /healthz is sampled at an even pace, each time on a new connection as a load balancer
-    would, first with nothing running (the baseline) and then while every run hangs."""
+    endpoint that answers after ``size.hang_endpoint_s``, with enough workers (of
+    CONNECTIT_WORKER_THREADS threads each, as deployed) that all hang at once. /healthz is
+    sampled at an even pace, each time on a new connection as a load balancer would, first with
+    nothing running (the baseline) and then while every run hangs."""
     definition = Definition.objects.create(
         code="BENCH-HANG-WEB",
         endpoint_url=f"{server}/hang?seconds={{seconds}}",
@@ -169,7 +170,10 @@ def bench_health_during_hang(server: str, size: sizes.Size) -> dict:
     )
     requests.post(f"{server}/reset", timeout=5)
     # The workers start while gunicorn does.
-    with task_workers(size.hang_runs, "hang", wait=False) as workers, web_server() as web:
+    # Each worker holds a connection per thread and one for its ticker: one worker per run
+    # would hold 5 for each and, at 20 runs, fill PostgreSQL's default 100.
+    worker_count = -(-size.hang_runs // settings.CONNECTIT_WORKER_THREADS)
+    with task_workers(worker_count, "hang", wait=False) as workers, web_server() as web:
         workers_ready(workers)
         browser = _logged_in_browser()
         baseline = _sample_health(web, size)
@@ -190,7 +194,7 @@ def bench_health_during_hang(server: str, size: sizes.Size) -> dict:
     p95 = percentile(latencies, 0.95)
     return {
         "runs": size.hang_runs,
-        "workers": size.hang_runs,
+        "workers": worker_count,
         "hang_s": size.hang_endpoint_s,
         "samples": size.health_samples,
         "p50_ms": round(percentile(latencies, 0.5), 1),

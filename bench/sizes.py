@@ -34,7 +34,7 @@ class Size:
     hang_seconds: float  # how long the token endpoint hangs while other writes are measured
     hang_writes: int
     # Background runs (bench/background.py)
-    hang_runs: int  # runs queued through the web form that hang, one worker each
+    hang_runs: int  # runs queued through the web form that hang, all at once
     hang_endpoint_s: float  # how long their endpoint takes to answer
     hang_sample_s: float  # how long /healthz is sampled, with and without the hang
     health_samples: int
