@@ -46,7 +46,8 @@ def test_the_benchmarks_run_and_query_counts_do_not_grow() -> None:
         slow = figures["throughput_slow_api"]
         assert slow["outcomes"] == {"inline": {"success": 10}, "queued": {"success": 10}}, backend
         locked = figures["database_locked"]
-        assert locked["log_files"] == 9, (backend, locked)  # gunicorn and 8 workers
+        # gunicorn and 6 workers: 1 of 4 threads for the 3 hanging runs, 1 idle, 2 + 2 draining
+        assert locked["log_files"] == 7, (backend, locked)
         assert locked["locked_log_lines"] == 0 and locked["failed_runs_locked"] == 0, (backend, locked)
         for page, numbers in figures["pages"]["pages"].items():
             # Query counts must not grow with the tables (measured at two sizes) and stay small.
