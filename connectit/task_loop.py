@@ -126,8 +126,8 @@ def claim_next(
     now, at, ready = timezone.now(), connection.ops.adapt_datetimefield_value, TaskResultStatus.READY
     # A task is claimed once (only READY tasks are claimed, and nothing makes a task READY
     # again), so its list of workers is just this one, as django-tasks-db's claim leaves it.
-    claimed_by = DBTaskResult._meta.get_field("worker_ids").get_db_prep_save([worker_id], connection)
     if connection.vendor == "postgresql":
+        claimed_by = DBTaskResult._meta.get_field("worker_ids").get_db_prep_save([worker_id], connection)
         # The same UPDATE in a function that keeps the planner from sorting the queue
         # (connectit migration 0006); its subquery skips rows other workers hold, exactly as
         # django-tasks-db's claim does.
