@@ -37,6 +37,10 @@ def _database() -> dict:
         }
     else:
         config["CONN_HEALTH_CHECKS"] = True
+        if env_bool("DATABASE_PREPARED_STATEMENTS", True):
+            # Lets connectit.db.prepared_cursor prepare the worker's claims. Nothing else is
+            # prepared, whatever the threshold: Django's cursors bind on the client.
+            config.setdefault("OPTIONS", {}).setdefault("prepare_threshold", 1_000_000)
     # Kept between requests (and between a worker's tasks): opening one costs more than a query.
     config["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", 60, minimum=0)
     return config

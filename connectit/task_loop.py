@@ -134,7 +134,9 @@ def claim_next(
         done = succeeded or Succeeded(None, None, None)
         params = [backend_name, queue_name, at(now), at(get_date_max()), claimed_by]
         params += [done.task_id, done.finished_at, done.return_value]
-        found = select_from(DBTaskResult, "connectit_claim_task(%s, %s, %s, %s, %s, %s, %s, %s)", params)
+        found = select_from(
+            DBTaskResult, "connectit_claim_task(%s, %s, %s, %s, %s, %s, %s, %s)", params, prepared=True
+        )
         return found[0] if found else None
     if succeeded is not None:
         _store_success(succeeded)

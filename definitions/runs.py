@@ -79,7 +79,8 @@ def claim(run_id: int, *, worker: str) -> Run | None:
     where = where_equal(Run, "id", "outcome")
     try:
         with single_statement():
-            return update_returning_with(Run, values, where, [run_id, Outcome.QUEUED], "definition")
+            params = [run_id, Outcome.QUEUED]
+            return update_returning_with(Run, values, where, params, "definition", prepared=True)
     except IntegrityError:
         definition_id = _wait(run_id)
         raise MustWait(definition_id) from None

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from connectit.db import get_by_pk, insert_row, update_returning_with, update_where, where_equal
+from connectit.db import (
+    get_by_pk,
+    insert_row,
+    prepared_cursor,
+    update_returning_with,
+    update_where,
+    where_equal,
+)
 from definitions.models import AuthType, Definition, Outcome, Run, RunPage
 from tests.conftest import make_authorization
 
@@ -56,6 +63,76 @@ def test_update_returning_with_loads_the_changed_row_and_its_relation() -> None:
         is None
     )
     assert Run.objects.get(pk=run.pk).outcome == Outcome.RUNNING
+
+
+def prepared_statements() -> list[str]:
+    """What this connection holds prepared (PostgreSQL); SQLite has none to list."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement FROM pg_prepared_statements")
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_a_prepared_claim_loads_what_an_ordinary_one_loads_and_is_planned_once() -> None:
+    definition = full_definition()
+    runs = [
+        Run.objects.create(definition=definition, trigger="test", parameters={"n": n}, exclusive=False)
+        for n in range(3)
+    ]
+    where = where_equal(Run, "id", "outcome")
+    with CaptureQueriesContext(connection) as captured:
+        claimed = [
+            update_returning_with(
+                Run,
+                {"outcome": Outcome.RUNNING},
+                where,
+                [run.pk, Outcome.QUEUED],
+                "definition",
+                prepared=True,
+            )
+            for run in runs
+        ]
+    for run, record in zip(runs, claimed, strict=True):
+        assert (record.pk, record.outcome, record.parameters) == (run.pk, Outcome.RUNNING, run.parameters)
+        assert_loaded_as_the_orm_loads(record.definition)
+    # Logged as other queries are (DEBUG, tests counting queries).
+    assert len([query for query in captured if "UPDATE" in query["sql"]]) == 3
+    if connection.vendor == "postgresql":  # one statement, prepared once for the three
+        assert all(query["sql"].startswith("WITH changed AS (UPDATE") for query in captured)
+        assert len(captured) == 3
+        assert len([sql for sql in prepared_statements() if sql.startswith("WITH changed AS")]) == 1
+    # The compare-and-set holds as well: a run already claimed is neither changed nor returned.
+    params = [runs[0].pk, Outcome.QUEUED]
+    assert (
+        update_returning_with(Run, {"outcome": Outcome.FAILED}, where, params, "definition", prepared=True)
+        is None
+    )
+
+
+def test_a_prepared_statement_fails_as_django_says_and_the_connection_goes_on() -> None:
+    # A database error reaches the caller as Django's own (runs.claim catches IntegrityError).
+    definition = Definition.objects.create(code="ONE", endpoint_url="https://api.example.com/items")
+    run = Run.objects.create(definition=definition, trigger="test")
+    insert = "INSERT INTO definitions_runpage (run_id, number, http_status, url, body, size, kept) "
+    insert += "VALUES (%s, 1, 200, 'u', '', 0, true)"
+    with prepared_cursor() as cursor:
+        cursor.execute(insert, [run.pk])
+    with pytest.raises(IntegrityError), transaction.atomic(), prepared_cursor() as cursor:
+        cursor.execute(insert, [run.pk])
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM definitions_runpage WHERE run_id = %s", [run.pk])
+        assert cursor.fetchone() == (1,)
+
+
+def test_with_prepared_statements_off_nothing_is_prepared(monkeypatch) -> None:
+    # DATABASE_PREPARED_STATEMENTS=false (for a pooler that cannot keep them) leaves the
+    # threshold out of the options (tests/test_settings.py): prepared_cursor is then ordinary.
+    monkeypatch.delitem(connection.settings_dict["OPTIONS"], "prepare_threshold", raising=False)
+    with prepared_cursor() as cursor:
+        cursor.execute("SELECT %s + 1 AS not_prepared", [41])
+        assert cursor.fetchone() == (42,)
+    assert not [sql for sql in prepared_statements() if "not_prepared" in sql]
 
 
 def test_get_by_pk_raises_does_not_exist() -> None:

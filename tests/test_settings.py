@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -76,6 +77,30 @@ def load_settings(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60
     )
+
+
+def database_options(tmp_path: Path, **extra: str) -> dict:
+    options = "settings.DATABASES['default']['OPTIONS']"
+    code = f"import json; from connectit import settings; print(json.dumps({options}))"
+    environ = {"PATH": os.environ["PATH"], "CONNECTIT_VAR_DIR": str(tmp_path / "var"), **extra}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_postgresql_may_prepare_the_worker_claims_unless_told_not_to(tmp_path) -> None:
+    url = "postgres://app@db.example.com:5432/connectit?sslmode=require"
+    assert database_options(tmp_path, DATABASE_URL=url) == {
+        "sslmode": "require",
+        "prepare_threshold": 1_000_000,
+    }
+    # Behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode
+    # before 1.21): nothing is prepared.
+    off = database_options(tmp_path, DATABASE_URL=url, DATABASE_PREPARED_STATEMENTS="false")
+    assert off == {"sslmode": "require"}
+    assert "prepare_threshold" not in database_options(tmp_path)  # SQLite
 
 
 def test_settings_refuse_a_bad_debug_value(tmp_path) -> None:
