@@ -10,17 +10,23 @@ so it too walks the queue's index in order (tests/test_task_loop.py reads the pl
 claims from which PostgreSQL may keep a generic plan).
 """
 
+from importlib import import_module
+
 from django.db import migrations
+
+# Going back restores 0006's function with 0006's own code.
+PREVIOUS = import_module("connectit.migrations.0006_task_claim_function")
 
 FUNCTION = """
 CREATE OR REPLACE FUNCTION connectit_claim_task(
     backend text, queue text, claimed_at timestamptz, date_max timestamptz, claimed_by jsonb,
     succeeded uuid, succeeded_at timestamptz, succeeded_value jsonb
-) RETURNS SETOF django_tasks_database_dbtaskresult LANGUAGE {language} SET enable_sort = off AS $$
+) RETURNS SETOF django_tasks_database_dbtaskresult LANGUAGE plpgsql SET enable_sort = off AS $$
 {body}
 $$
 """
 
+# 0006's statements, unchanged (a migration keeps its own copy: it must not move with later code).
 SUCCESS = """
     UPDATE django_tasks_database_dbtaskresult
     SET status = 'SUCCESSFUL', finished_at = succeeded_at, return_value = succeeded_value,
@@ -45,18 +51,18 @@ PLPGSQL = f"""BEGIN
     RETURN QUERY{CLAIM};
 END"""
 
-SQL = f"{SUCCESS};\n{CLAIM}"  # 0006's
+
+def to_plpgsql(apps, schema_editor) -> None:
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(FUNCTION.format(body=PLPGSQL))
 
 
-def replace(body: str, language: str):
-    def operation(apps, schema_editor) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(FUNCTION.format(language=language, body=body))
-
-    return operation
+def back_to_sql(apps, schema_editor) -> None:
+    PREVIOUS.drop(apps, schema_editor)
+    PREVIOUS.create(apps, schema_editor)
 
 
 class Migration(migrations.Migration):
     dependencies = [("connectit", "0006_task_claim_function")]
 
-    operations = [migrations.RunPython(replace(PLPGSQL, "plpgsql"), replace(SQL, "sql"), elidable=False)]
+    operations = [migrations.RunPython(to_plpgsql, back_to_sql, elidable=False)]
