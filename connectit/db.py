@@ -109,22 +109,17 @@ def update_returning_with(
         return instance
     assignments, values_prepared = _assignments(model, values)
     quote = connection.ops.quote_name
-    shape, other = _shape(model, connection.vendor), _shape(related, connection.vendor)
-    joined = ", ".join(f"r.{column}" for column in other.quoted)
     key = quote(related._meta.pk.column)
     sql = (
         f"WITH changed AS (UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {where} "  # noqa: S608
-        f"RETURNING {shape.columns}) SELECT changed.*, {joined} FROM changed "
-        f"JOIN {quote(related._meta.db_table)} r ON r.{key} = changed.{quote(field.column)}"
+        f"RETURNING {_shape(model, connection.vendor).columns}) SELECT changed.*, {columns_of(related, 'r')} "
+        f"FROM changed JOIN {quote(related._meta.db_table)} r ON r.{key} = changed.{quote(field.column)}"
     )
-    with _cursor(prepared) as cursor:
-        cursor.execute(sql, [*values_prepared, *params])
-        row = cursor.fetchone()
-    if row is None:
+    found = select_joined((model, related), sql, [*values_prepared, *params], prepared=prepared)
+    if not found:
         return None
-    split = len(shape.attnames)
-    instance = _instance(model, shape, list(row[:split]))
-    setattr(instance, relation, _instance(related, other, list(row[split:])))
+    instance, loaded = found[0]
+    setattr(instance, relation, loaded)
     return instance
 
 
@@ -183,6 +178,34 @@ def select_from(model: type[M], source: str, params: Sequence[Any], *, prepared:
     return _load(model, f"SELECT {columns} FROM {source}", params, prepared=prepared)  # noqa: S608 - quoted names
 
 
+def columns_of(model: type[models.Model], alias: str) -> str:
+    """Every column of ``model`` as ``alias."column", ...``, in field order: one model's part of
+    a SELECT list for select_joined."""
+    return ", ".join(f"{alias}.{column}" for column in _shape(model, connection.vendor).quoted)
+
+
+def select_joined(
+    parts: Sequence[type[models.Model]], sql: str, params: Sequence[Any], *, prepared: bool = False
+) -> list[tuple[Any, ...]]:
+    """The rows of ``sql``, whose columns are every column of each model of ``parts`` in turn
+    (columns_of), as a tuple of one instance per model; None for a model whose part of the row
+    is empty (an outer join that found nothing). ``prepared``: see prepared_cursor."""
+    with _cursor(prepared) as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [_split(parts, row) for row in rows]
+
+
+def _split(parts: Sequence[type[models.Model]], row: Sequence[Any]) -> tuple[Any, ...]:
+    instances, start = [], 0
+    for model in parts:
+        shape = _shape(model, connection.vendor)
+        values = list(row[start : start + len(shape.attnames)])
+        start += len(shape.attnames)
+        instances.append(None if values[shape.pk_position] is None else _instance(model, shape, values))
+    return tuple(instances)
+
+
 @dataclass(frozen=True)
 class _Shape:
     """What reading whole rows of a model takes, worked out once per process."""
@@ -191,6 +214,7 @@ class _Shape:
     columns: str  # the same, joined
     select_by_pk: str
     attnames: tuple[str, ...]
+    pk_position: int
     # (position, converters, column) for the values the database returns in another form
     # (JSON text, SQLite's times and decimals, the encrypted fields' ciphertext).
     converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
@@ -214,6 +238,7 @@ def _shape(model: type[models.Model], vendor: str) -> _Shape:
         columns=columns,
         select_by_pk=f"SELECT {columns} FROM {table} WHERE {pk} = %s",  # noqa: S608 - quoted names
         attnames=tuple(field.attname for field in fields),
+        pk_position=fields.index(model._meta.pk),
         converters=tuple(converters),
     )
 

@@ -67,12 +67,18 @@ class MustWait(Exception):
         self.definition_id = definition_id
 
 
+FIRST_STEP = "Starting"
+# The same claim as a PostgreSQL function of (run id, claimed at, worker, first step), migration
+# 0009, so that a worker's task claim can make it in its own statement (definitions.tasks).
+CLAIM_FUNCTION = "definitions_claim_run"
+
+
 def claim(run_id: int, *, worker: str) -> Run | None:
     """Take the queued run for this worker, with its definition. None when it is not queued any
     more (cancelled, or taken); ``MustWait`` when another run of its definition is running."""
     now = timezone.now()
     values = {"outcome": Outcome.RUNNING, "running_since": now, "heartbeat_at": now, "worker": worker[:64]}
-    values["step"] = "Starting"
+    values["step"] = FIRST_STEP
     # One statement on PostgreSQL: the compare-and-set on the outcome also reads the run and
     # its definition (a worker claims every run, so each SELECT would cost as much again).
     # Its authorization, if any, loads when a request first needs its token.
@@ -84,6 +90,15 @@ def claim(run_id: int, *, worker: str) -> Run | None:
     except IntegrityError:
         definition_id = _wait(run_id)
         raise MustWait(definition_id) from None
+
+
+def claimed(run_id: int, record: Run | None) -> Run | None:
+    """What CLAIM_FUNCTION returned for the run, as claim() returns it: the run, running; None
+    when it was not queued any more; ``MustWait`` when it is still queued (another run of its
+    definition is running)."""
+    if record is not None and record.outcome == Outcome.QUEUED:
+        raise MustWait(_wait(run_id))
+    return record
 
 
 def _wait(run_id: int) -> int:

@@ -14,11 +14,13 @@ import traceback
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
-from django_tasks import TaskResultStatus, task
+from django_tasks import TaskContext, TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import normalize_uuid
 
+from connectit import task_loop
 from definitions import runner, runs
 from definitions.models import Definition, Run
 from oauth2_auth.tokens import Trigger
@@ -61,23 +63,23 @@ def _enqueue(run_id: int) -> None:
     runs.set_task(run_id, result.id)
 
 
-@task()
-def execute_run(run_id: int) -> None:
+@task(takes_context=True)
+def execute_run(context: TaskContext, run_id: int) -> None:
     """Claim the run and run it; then let the next waiting run of its definition start.
 
     It never raises: a run's failure is stored on the run, and the task framework would keep an
     exception's traceback (which may quote a secret) in its own table."""
     try:
-        _execute(run_id)
+        _execute(run_id, context.task_result.id)
     except Exception as exc:  # noqa: BLE001 - its text may quote a parameter: the type only
         # Where it failed (file, line, code), never the exception's text or any variable.
         where = "".join(traceback.format_tb(exc.__traceback__))
         log.error("Run %s: the task failed with %s at:\n%s", run_id, type(exc).__name__, where)
 
 
-def _execute(run_id: int) -> None:
+def _execute(run_id: int, task_id: str) -> None:
     try:
-        record = runs.claim(run_id, worker=_worker_name())
+        record = _claim(run_id, task_id)
     except runs.MustWait as wait:
         # Its turn may have come already: the running run may have ended before this one waited.
         start_waiting(wait.definition_id)
@@ -87,6 +89,44 @@ def _execute(run_id: int) -> None:
     runner.execute(record)
     if record.exclusive:
         start_waiting(record.definition_id)
+
+
+# What a worker thread's task claim claimed along with an execute_run task (PostgreSQL):
+# (the task's id, its run or None), taken by that task when it starts.
+_claimed_along = threading.local()
+
+
+def _claim(run_id: int, task_id: str) -> Run | None:
+    along = getattr(_claimed_along, "run", None)
+    if along is not None and along[0] == task_id:
+        _claimed_along.run = None
+        return runs.claimed(run_id, along[1])
+    return runs.claim(run_id, worker=_worker_name())  # SQLite, or a task no worker loop claimed
+
+
+def _along_params(claimed_at: object) -> list[object]:
+    return [execute_run.module_path, claimed_at, _worker_name()[:64], runs.FIRST_STEP]
+
+
+def _receive(task: DBTaskResult, joined: tuple[Run | None, Definition | None]) -> None:
+    if task.task_path != execute_run.module_path:
+        return
+    record, definition = joined
+    if record is not None:
+        record.definition = definition
+    _claimed_along.run = (normalize_uuid(task.pk), record)
+
+
+def _along() -> task_loop.Along:
+    """The run of an execute_run task (its first argument), claimed by the worker's task claim."""
+    quote = connection.ops.quote_name
+    definitions, key = quote(Definition._meta.db_table), quote(Definition._meta.pk.column)
+    join = (
+        f"LEFT JOIN LATERAL {runs.CLAIM_FUNCTION}("
+        "CASE WHEN t.task_path = %s THEN (t.args_kwargs -> 'args' ->> 0)::bigint END, %s, %s, %s) r ON true "
+        f"LEFT JOIN {definitions} d ON d.{key} = r.{quote(Run._meta.get_field('definition').column)}"
+    )
+    return task_loop.Along(join, (Run, Definition), ("r", "d"), _along_params, _receive)
 
 
 def start_waiting(definition_id: int) -> None:
@@ -120,3 +160,7 @@ def prune(now: datetime | None = None) -> int:
     while batch := list(done.values_list("pk", flat=True)[: runs.RUN_BATCH]):
         DBTaskResult.objects.filter(pk__in=batch).delete()
     return deleted
+
+
+# A worker's task claim claims the task's run in the same statement (connectit.task_loop).
+task_loop.claim_along(_along())

@@ -3,6 +3,7 @@ test's transaction (a real worker process cannot see a test's uncommitted rows).
 
 from __future__ import annotations
 
+from django_tasks import TaskContext
 from django_tasks_db.models import DBTaskResult
 
 
@@ -14,8 +15,9 @@ def drain(limit: int = 1000) -> int:
         if result is None:
             return ran
         result.claim("test")
-        task_result = result.task_result
-        result.task.call(*task_result.args, **task_result.kwargs)
+        task_result, task = result.task_result, result.task
+        context = [TaskContext(task_result=task_result)] if task.takes_context else []  # as run_task
+        task.call(*context, *task_result.args, **task_result.kwargs)
         result.set_successful(None)
         ran += 1
     raise AssertionError(f"more than {limit} tasks were queued")

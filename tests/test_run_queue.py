@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from django_tasks import TaskContext
 from django_tasks_db.models import DBTaskResult
 
 from connectit.models import AuditAction, AuditEntry
@@ -204,7 +205,8 @@ def test_a_task_that_fails_outside_its_run_logs_where_but_never_the_text(export,
         raise ValueError(f"a parameter quoted in an error: {SECRET}")
 
     monkeypatch.setattr(runs, "claim", broken)
-    tasks.execute_run.call(12345)  # never raises: the task framework would store the traceback
+    context = TaskContext(task_result=tasks.execute_run.enqueue(12345))
+    tasks.execute_run.call(context, 12345)  # never raises: the task framework would keep the traceback
     logged = "\n".join(record.getMessage() for record in caplog.records)
     assert "Run 12345: the task failed with ValueError at:" in logged
     assert "definitions/tasks.py" in logged and "_execute" in logged  # where it failed
