@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -50,11 +51,38 @@ log = logging.getLogger(__name__)
 ERROR_PAUSE = 1.0  # seconds to wait after a database error before trying again
 
 
+class Siblings:
+    """The task loops of one worker process. When one of them finds a task after the queue was
+    empty, the idle others look at the queue at once instead of at their next poll, so a burst
+    (a schedule's runs, several clicks on Run) starts on every thread together."""
+
+    def __init__(self) -> None:
+        self._found = threading.Condition()
+        self._bursts = 0
+
+    def wait(self, timeout: float) -> None:
+        """Sleep for ``timeout`` seconds, or until a sibling finds work."""
+        with self._found:
+            seen = self._bursts
+            self._found.wait_for(lambda: self._bursts != seen, timeout)
+
+    def found_work(self) -> None:
+        with self._found:
+            self._bursts += 1
+            self._found.notify_all()
+
+
 class TaskLoop(Worker):
     """django-tasks-db's ``Worker`` for one queue and one backend, claiming in one statement."""
 
     def __init__(
-        self, *, worker_id: str, interval: float, batch: bool, backend_name: str = "default"
+        self,
+        *,
+        worker_id: str,
+        interval: float,
+        batch: bool,
+        backend_name: str = "default",
+        siblings: Siblings | None = None,
     ) -> None:
         super().__init__(
             queue_names=[DEFAULT_TASK_QUEUE_NAME],
@@ -69,6 +97,8 @@ class TaskLoop(Worker):
 
         # The last task's success, not stored yet: the next claim stores it (PostgreSQL).
         self.succeeded: Succeeded | None = None
+        self.siblings = siblings or Siblings()
+        self.idle = False  # the last claim found the queue empty
 
     def run(self) -> None:
         log.info("Task loop %s started", self.worker_id)
@@ -91,6 +121,9 @@ class TaskLoop(Worker):
                 continue
             self.succeeded = None  # stored by that claim
             if task is not None:
+                if self.idle:  # the first task after a quiet spell: maybe a burst
+                    self.idle = False
+                    self.siblings.found_work()
                 # run_task stores a success through this; the instance's own would compile
                 # its UPDATE. On PostgreSQL the next claim, which follows at once, stores it.
                 store = self._defer_success if connection.vendor == "postgresql" else _set_successful
@@ -100,7 +133,8 @@ class TaskLoop(Worker):
             if self.batch:
                 return
             close_old_connections()  # idle: drop a connection past its age, or a broken one
-            time.sleep(self.interval)
+            self.idle = True
+            self.siblings.wait(self.interval)
 
     def _defer_success(self, task: DBTaskResult, return_value: Any) -> None:
         self.succeeded = _succeeded(task, return_value)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.models import DBTaskResult
 
-from connectit.task_loop import TaskLoop, claim_next
+from connectit.task_loop import Siblings, TaskLoop, claim_next
 from definitions.tasks import execute_run
 from tests.processes import REPO, race, worker_env
 
@@ -228,3 +229,53 @@ def test_a_database_error_drops_the_connection_and_the_loop_goes_on(monkeypatch,
     warnings = [r.getMessage() for r in caplog.records if r.name == "connectit.task_loop"]
     assert any("could not be read (server closed the connection" in text for text in warnings)
     assert not any("locked" in text for text in warnings)  # a lock is waited out, not reported
+
+
+_partners = threading.Barrier(2)
+
+
+@task()
+def meets_its_partner() -> str:
+    """Ends only when a second thread runs its partner at the same time."""
+    _partners.wait(timeout=30)
+    return "met"
+
+
+def test_a_burst_wakes_the_idle_threads_of_a_worker_at_once() -> None:
+    """The second loop polls every ten minutes: only the first loop's finding can wake it."""
+    _partners.reset()
+    siblings = Siblings()
+    loops = [
+        TaskLoop(worker_id="w/0", interval=0.05, batch=False, siblings=siblings),
+        TaskLoop(worker_id="w/1", interval=600, batch=False, siblings=siblings),
+    ]
+    threads = [threading.Thread(target=run_closing, args=(loop,)) for loop in loops]
+    for thread in threads:
+        thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not all(loop.idle for loop in loops):  # both have found the queue empty
+            assert time.monotonic() < deadline, "the loops never went idle"
+            time.sleep(0.01)
+        queued = [str(meets_its_partner.enqueue().id) for _ in range(2)]
+        while DBTaskResult.objects.filter(pk__in=queued, status=TaskResultStatus.SUCCESSFUL).count() < 2:
+            failed = DBTaskResult.objects.filter(pk__in=queued, status=TaskResultStatus.FAILED).exists()
+            assert not failed and time.monotonic() < deadline + 60, "the second loop slept through the burst"
+            time.sleep(0.05)
+    finally:
+        for loop in loops:
+            loop.running = False
+        siblings.found_work()  # wakes the sleeper, which then sees it must stop
+        for thread in threads:
+            thread.join(30)
+    workers = {tuple(row.worker_ids) for row in DBTaskResult.objects.filter(pk__in=queued)}
+    assert workers == {("w/0",), ("w/1",)}
+
+
+def run_closing(loop: TaskLoop) -> None:
+    from django.db import connections
+
+    try:
+        loop.run()
+    finally:
+        connections.close_all()

@@ -22,7 +22,7 @@ from django.db import connection
 from django.utils.crypto import get_random_string
 
 from connectit import worker
-from connectit.task_loop import TaskLoop
+from connectit.task_loop import Siblings, TaskLoop
 
 log = logging.getLogger("connectit.worker")
 
@@ -57,7 +57,11 @@ class Command(BaseCommand):
             raise CommandError("--threads must be 1 or more.")
         worker_id = (worker_id or f"worker-{get_random_string(12)}")[:60]
         interval = settings.CONNECTIT_WORKER_POLL if poll is None else max(poll, 0.01)
-        loops = [_loop(f"{worker_id}/{n}" if count > 1 else worker_id, interval, batch) for n in range(count)]
+        names = [f"{worker_id}/{n}" if count > 1 else worker_id for n in range(count)]
+        siblings = Siblings()  # a burst wakes every idle thread of this worker
+        loops = [
+            TaskLoop(worker_id=name, interval=interval, batch=batch, siblings=siblings) for name in names
+        ]
         ticker = None if options["no_periodic"] else worker.Ticker()
         stopping = _on_signals(loops)
         self.stdout.write(
@@ -78,10 +82,6 @@ class Command(BaseCommand):
             if ticker is not None:
                 ticker.stop()
         log.info("Worker %s stopped%s.", worker_id, " on request" if stopping.is_set() else "")
-
-
-def _loop(worker_id: str, interval: float, batch: bool) -> TaskLoop:
-    return TaskLoop(worker_id=worker_id, interval=interval, batch=batch)
 
 
 def _run(loop: TaskLoop) -> None:
