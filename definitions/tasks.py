@@ -121,10 +121,14 @@ def _along() -> task_loop.Along:
     """The run of an execute_run task (its first argument), claimed by the worker's task claim."""
     quote = connection.ops.quote_name
     definitions, key = quote(Definition._meta.db_table), quote(Definition._meta.pk.column)
+    of_run = f"r.{quote(Run._meta.get_field('definition').column)}"
+    # The definition by its key, for the one run at most: a LATERAL subquery with LIMIT is
+    # never flattened into a join, so no statistics can make the planner scan every definition.
+    definition = f"SELECT * FROM {definitions} WHERE {key} = {of_run} LIMIT 1"  # noqa: S608 - quoted names
     join = (
         f"LEFT JOIN LATERAL {runs.CLAIM_FUNCTION}("
         "CASE WHEN t.task_path = %s THEN (t.args_kwargs -> 'args' ->> 0)::bigint END, %s, %s, %s) r ON true "
-        f"LEFT JOIN {definitions} d ON d.{key} = r.{quote(Run._meta.get_field('definition').column)}"
+        f"LEFT JOIN LATERAL ({definition}) d ON true"
     )
     return task_loop.Along(join, (Run, Definition), ("r", "d"), _along_params, _receive)
 

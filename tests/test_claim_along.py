@@ -25,6 +25,7 @@ from oauth2_auth.tokens import Trigger
 from tests.claim_worker import claim_runs
 from tests.processes import REPO, race, worker_env
 from tests.test_definition_create import make_definition
+from tests.test_task_loop import claim_plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -147,3 +148,17 @@ def test_threads_and_processes_claiming_at_once_take_each_run_once() -> None:
     assert Run.objects.filter(definition=exclusive, outcome=Outcome.QUEUED, task_id="").count() == 29
     assert Run.objects.filter(definition=overlap, outcome=Outcome.RUNNING).count() == 150
     assert {how for _, how in taken} == {"running", "waits"}
+
+
+if POSTGRESQL:
+
+    def test_the_claim_reads_the_runs_definition_by_its_key() -> None:
+        """Told nothing (no statistics yet), the planner hashed the whole definitions table for
+        every claim: 0.7 ms a claim with 1,000 definitions, against 0.25 ms. The plan read is
+        the one PostgreSQL keeps after five calls of the prepared statement."""
+        target = definition()
+        for _ in range(8):
+            submit(target)
+        plan = claim_plan()
+        assert "definitions_definition_pkey" in plan, plan
+        assert "Seq Scan on definitions_definition" not in plan and "Hash" not in plan, plan

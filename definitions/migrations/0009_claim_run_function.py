@@ -7,6 +7,9 @@ definition does not allow overlap may meet the unique index on running exclusive
 the run is returned as it is, still queued, and the worker makes it wait for its turn. The
 failure is caught here (a savepoint, taken only for exclusive runs), so that it never undoes
 the task claim of the same statement.
+
+``ROWS 1``: it returns one run at most, and the planner, told so, joins it to the definition by
+the definition's key instead of hashing the whole definitions table for every claim.
 """
 
 from django.db import migrations
@@ -14,7 +17,7 @@ from django.db import migrations
 CREATE = """
 CREATE FUNCTION definitions_claim_run(
     run bigint, claimed_at timestamptz, claimed_by text, first_step text
-) RETURNS SETOF definitions_run LANGUAGE plpgsql AS $$
+) RETURNS SETOF definitions_run LANGUAGE plpgsql ROWS 1 AS $$
 BEGIN
     IF run IS NULL THEN  -- the claimed task is not a run's
         RETURN;
