@@ -130,7 +130,7 @@ def rows(result: dict) -> list[tuple[str, str, str, str]]:
 def throughput_row(tput: dict) -> tuple[str, str, str, str]:
     api = f", API answering in {tput['api_delay_ms']} ms" if tput["api_delay_ms"] else ", quick GET"
     return (
-        f"Throughput, {tput['runs']} runs{api}: queued first, then drained by {tput['workers']} workers "
+        f"Throughput, {tput['runs']} runs{api}: queued at once, drained by {tput['workers']} idle workers "
         f"of {tput['threads']} threads",
         f"drained in {tput['queued_s']} s ({tput['queued_per_s']}/s) vs inline {tput['inline_s']} s "
         f"({tput['inline_per_s']}/s): x{tput['ratio']}{_rounds(tput)}; queueing took {tput['submit_s']} s",
