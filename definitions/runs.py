@@ -98,7 +98,7 @@ def claimed(run_id: int, record: Run | None) -> Run | None:
     definition is running)."""
     if record is not None and record.outcome == Outcome.QUEUED:
         raise MustWait(_wait(run_id))
-    return record
+    return record if record is not None and record.outcome == Outcome.RUNNING else None
 
 
 def _wait(run_id: int) -> int:

@@ -103,6 +103,18 @@ def test_an_exclusive_run_waits_for_its_turn_and_its_task_stays_claimed() -> Non
     assert waiting.outcome == Outcome.SUCCESS
 
 
+def test_only_a_run_the_claim_set_running_is_run() -> None:
+    """What the claim function returns is the run set running, or the run still queued (it then
+    waits); any other state (cancelled meanwhile) is taken as nothing to run."""
+    run = submit(definition())
+    assert runs.cancel(run.pk, by="admin") == "cancelled"
+    run.refresh_from_db()
+    assert runs.claimed(run.pk, run) is None and runs.claimed(run.pk, None) is None
+    Run.objects.filter(pk=run.pk).update(outcome=Outcome.RUNNING)
+    run.refresh_from_db()
+    assert runs.claimed(run.pk, run) == run
+
+
 def test_a_claimed_run_goes_to_its_own_task_only() -> None:
     """What a claim took along waits for its own task: another task run meanwhile in the same
     thread (not claimed by the loop: the tests' drain, say) claims its run itself."""

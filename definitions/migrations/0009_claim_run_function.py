@@ -39,8 +39,9 @@ BEGIN
             WHERE id = run AND outcome = 'queued' AND exclusive
             RETURNING *;
     EXCEPTION WHEN unique_violation THEN
-        -- Another run of the definition is running: this one stays queued and waits.
-        RETURN QUERY SELECT * FROM definitions_run WHERE id = run;
+        -- Another run of the definition is running: this one stays queued and waits (unless
+        -- it was cancelled meanwhile: then nothing, as for a run no longer queued).
+        RETURN QUERY SELECT * FROM definitions_run WHERE id = run AND outcome = 'queued';
     END;
 END
 $$
