@@ -1,14 +1,25 @@
-"""One separate process that claims queued tasks until none is left:
-``python -m tests.claim_worker NAME START_AT [runs]``. It waits until the wall-clock time START_AT,
-so that every claimer starts at once, then prints a JSON list of the task ids it took; with
-``runs``, of what ``claim_runs`` returns instead."""
+"""Claimers racing over the queue: ``race_claimers`` starts separate processes of this module
+(``python -m tests.claim_worker MODE NAME START_AT``) beside threads of the test's own process,
+all released at the wall-clock time START_AT, and returns what each took."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import time
+from collections.abc import Callable
+
+
+def claim_tasks(name: str) -> list[str]:
+    """Claim queued tasks until none is left: their ids."""
+    from connectit.task_loop import claim_next
+
+    taken = []
+    while (task := claim_next(name, "default", "default")) is not None:
+        taken.append(str(task.id))
+    return taken
 
 
 def claim_runs(name: str) -> list[list]:
@@ -29,22 +40,45 @@ def claim_runs(name: str) -> list[list]:
     return taken
 
 
+MODES: dict[str, Callable[[str], list]] = {"tasks": claim_tasks, "runs": claim_runs}
+
+
+def race_claimers(mode: str, *, threads: int = 6, processes: int = 2) -> tuple[list[list], list[list]]:
+    """``processes`` processes and ``threads`` threads claiming at once with MODES[mode]; what
+    each thread took, and what each process took."""
+    from tests.processes import REPO, race, worker_env
+
+    start_at = time.time() + 3  # time for each interpreter to import Django first
+    argv = [sys.executable, "-m", "tests.claim_worker", mode]
+    claimers = [
+        subprocess.Popen(
+            [*argv, f"process-{n}", str(start_at)],
+            cwd=REPO,
+            env=worker_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(processes)
+    ]
+    time.sleep(max(0.0, start_at - time.time()))
+    by_thread = race(lambda: MODES[mode]("thread"), threads)
+    by_process = []
+    for claimer in claimers:
+        out, err = claimer.communicate(timeout=120)
+        assert claimer.returncode == 0, err
+        by_process.append(json.loads(out.strip().splitlines()[-1]))
+    return by_thread, by_process
+
+
 def main() -> None:
-    name, start_at = sys.argv[1], float(sys.argv[2])
+    mode, name, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "connectit.settings")
     import django
 
     django.setup()
-    from connectit.task_loop import claim_next
-
     time.sleep(max(0.0, start_at - time.time()))
-    if sys.argv[3:] == ["runs"]:
-        print(json.dumps(claim_runs(name)), flush=True)
-        return
-    taken = []
-    while (task := claim_next(name, "default", "default")) is not None:
-        taken.append(str(task.id))
-    print(json.dumps(taken), flush=True)
+    print(json.dumps(MODES[mode](name)), flush=True)
 
 
 if __name__ == "__main__":

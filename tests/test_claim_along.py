@@ -6,11 +6,6 @@ without undoing the claim of its task. On SQLite and PostgreSQL alike (CI runs b
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import time
-
 import pytest
 import responses
 from django.db import connection
@@ -22,8 +17,7 @@ from connectit.task_loop import TaskLoop, claim_next
 from definitions import runs, tasks
 from definitions.models import Definition, Outcome, Run
 from oauth2_auth.tokens import Trigger
-from tests.claim_worker import claim_runs
-from tests.processes import REPO, race, worker_env
+from tests.claim_worker import race_claimers
 from tests.test_definition_create import make_definition
 from tests.test_task_loop import claim_plan
 
@@ -130,25 +124,7 @@ def test_a_claimed_run_goes_to_its_own_task_only() -> None:
 def test_threads_and_processes_claiming_at_once_take_each_run_once() -> None:
     overlap, exclusive = definition("MANY"), definition("ONE-AT-A-TIME", overlap=False)
     queued = {submit(overlap).pk for _ in range(150)} | {submit(exclusive).pk for _ in range(30)}
-    start_at = time.time() + 3  # time for each interpreter to import Django first
-    claimers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.claim_worker", f"process-{n}", str(start_at), "runs"],
-            cwd=REPO,
-            env=worker_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(2)
-    ]
-    time.sleep(max(0.0, start_at - time.time()))
-    by_thread = race(lambda: claim_runs("thread"), 6)
-    by_process = []
-    for claimer in claimers:
-        out, err = claimer.communicate(timeout=120)
-        assert claimer.returncode == 0, err
-        by_process.append(json.loads(out.strip().splitlines()[-1]))
+    by_thread, by_process = race_claimers("runs")
     taken = [tuple(item) for batch in by_thread + by_process for item in batch]
     assert sorted(run_id for run_id, _ in taken) == sorted(queued)  # each task once, none left
     assert all(by_process), "each process took some of the runs: the race really ran"

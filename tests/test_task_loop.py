@@ -4,9 +4,6 @@ and PostgreSQL alike (CI runs both)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
@@ -20,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 
 from connectit.task_loop import Siblings, TaskLoop, claim_next
 from definitions.tasks import execute_run
-from tests.processes import REPO, race, worker_env
+from tests.claim_worker import race_claimers
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,13 +25,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def enqueue(number: int, **options) -> str:
     """A task in the queue (never run here: only claimed), told apart by its argument."""
     return str(execute_run.using(**options).enqueue(number).id)
-
-
-def claim_all(worker_id: str) -> list[str]:
-    taken = []
-    while (task := claim_next(worker_id, "default", "default")) is not None:
-        taken.append(str(task.id))
-    return taken
 
 
 def test_tasks_are_claimed_in_the_queues_order_and_marked_running() -> None:
@@ -179,25 +169,7 @@ def test_a_burst_of_queued_tasks_is_claimed_without_sorting_the_queue(statistics
 
 def test_threads_and_processes_claiming_at_once_take_each_task_once() -> None:
     queued = {enqueue(n) for n in range(300)}
-    start_at = time.time() + 3  # time for each interpreter to import Django first
-    claimers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.claim_worker", f"process-{n}", str(start_at)],
-            cwd=REPO,
-            env=worker_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in range(2)
-    ]
-    time.sleep(max(0.0, start_at - time.time()))
-    by_thread = race(lambda: claim_all("thread"), 6)
-    by_process = []
-    for claimer in claimers:
-        out, err = claimer.communicate(timeout=120)
-        assert claimer.returncode == 0, err
-        by_process.append(json.loads(out.strip().splitlines()[-1]))
+    by_thread, by_process = race_claimers("tasks")
     taken = [task for batch in by_thread + by_process for task in batch]
     assert len(taken) == len(set(taken)) == 300  # none twice, none left behind
     assert set(taken) == queued
